@@ -1,0 +1,1 @@
+"""Sources and sinks for newswatch pipelines, shaped like Beam I/O transforms."""

@@ -1,0 +1,1 @@
+"""The newswatch Beam pipeline: config, stages, and the command line."""

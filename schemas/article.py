@@ -1,0 +1,105 @@
+"""The article record and its Arrow schema: the single source of truth for Parquet columns.
+
+``ARTICLE_SCHEMA`` lists every column of ``<out>/articles/dt=*/*.parquet``; the
+dataclasses mirror it and ``articles_to_table`` is the only place that turns one into
+the other (a check at import keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A named entity as found (``text``, spaCy ``label``) and its canonical name."""
+
+    text: str
+    label: str
+    canonical: str
+
+
+@dataclass(frozen=True)
+class TopicMatch:
+    """A watched topic that matched, its score in [0, 1] and the sentences that satisfied it."""
+
+    id: str
+    score: float
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Article:
+    article_id: str
+    source: str
+    url: str
+    title: str
+    text: str
+    published_at: datetime | None
+    ingested_at: datetime
+    language: str | None = None
+    authors: tuple[str, ...] = ()
+    entities: tuple[Entity, ...] = ()
+    topics: tuple[TopicMatch, ...] = ()
+    cluster_id: str = ""
+    is_duplicate: bool = False
+
+    @property
+    def partition_date(self) -> str:
+        """The ``dt=`` partition: the UTC date published, else the date ingested."""
+        when = self.published_at or self.ingested_at
+        return when.strftime("%Y-%m-%d")
+
+
+_UTC_US = pa.timestamp("us", tz="UTC")
+
+ENTITY_TYPE = pa.struct(
+    [("text", pa.string()), ("label", pa.string()), ("canonical", pa.string())]
+)
+TOPIC_TYPE = pa.struct(
+    [("id", pa.string()), ("score", pa.float64()), ("evidence", pa.list_(pa.string()))]
+)
+
+ARTICLE_SCHEMA = pa.schema(
+    [
+        pa.field("article_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("title", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("published_at", _UTC_US),
+        pa.field("ingested_at", _UTC_US, nullable=False),
+        pa.field("language", pa.string()),
+        pa.field("authors", pa.list_(pa.string())),
+        pa.field("entities", pa.list_(ENTITY_TYPE)),
+        pa.field("topics", pa.list_(TOPIC_TYPE)),
+        pa.field("cluster_id", pa.string(), nullable=False),
+        pa.field("is_duplicate", pa.bool_(), nullable=False),
+    ]
+)
+
+if [f.name for f in dataclasses.fields(Article)] != ARTICLE_SCHEMA.names:
+    raise AssertionError("Article dataclass and ARTICLE_SCHEMA disagree on columns")
+
+
+def _column_value(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _column_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_column_value(v) for v in value]
+    return value
+
+
+def articles_to_table(articles: Iterable[Article]) -> pa.Table:
+    """Arrow table of articles in ARTICLE_SCHEMA, column by column."""
+    rows = list(articles)
+    columns = {
+        name: [_column_value(getattr(a, name)) for a in rows] for name in ARTICLE_SCHEMA.names
+    }
+    return pa.Table.from_pydict(columns, schema=ARTICLE_SCHEMA)
