@@ -59,9 +59,7 @@ class Article:
 
 _UTC_US = pa.timestamp("us", tz="UTC")
 
-ENTITY_TYPE = pa.struct(
-    [("text", pa.string()), ("label", pa.string()), ("canonical", pa.string())]
-)
+ENTITY_TYPE = pa.struct([("text", pa.string()), ("label", pa.string()), ("canonical", pa.string())])
 TOPIC_TYPE = pa.struct(
     [("id", pa.string()), ("score", pa.float64()), ("evidence", pa.list_(pa.string()))]
 )

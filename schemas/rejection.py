@@ -31,6 +31,8 @@ class Rejection:
             "detail": self.detail,
             "rejected_at": self.rejected_at.isoformat(),
             **self.locator,
-            "raw_base64": base64.b64encode(self.raw).decode("ascii") if self.raw is not None else None,
+            "raw_base64": base64.b64encode(self.raw).decode("ascii")
+            if self.raw is not None
+            else None,
         }
         return json.dumps(record, ensure_ascii=False, sort_keys=True)
