@@ -5,11 +5,16 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
 
 from newswatch.schemas import Article, RawArticle, Rejection
 
@@ -64,26 +69,36 @@ def canonical_url(url: str) -> str:
 
     >>> canonical_url("HTTPS://Example.ORG/a/b?utm_source=x&id=3#top")
     'https://example.org/a/b?id=3'
+
+    Raises ValueError for a URL that cannot be split (bad port, bad IPv6 address).
     """
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 address keeps its brackets
+        host = f"[{host}]"
     port = parts.port
     default_port = {"http": 80, "https": 443}.get(scheme)
     netloc = host if port is None or port == default_port else f"{host}:{port}"
-    query = urlencode(
-        [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if k.lower() not in _TRACKING_PARAMS and not k.lower().startswith(_TRACKING_PREFIXES)
-        ]
+    # The kept parameters stay exactly as written: decoding and re-encoding them would
+    # merge distinct URLs (bytes that are not UTF-8) and turn "?123" into "?123=".
+    query = "&".join(
+        piece
+        for piece in parts.query.split("&")
+        if piece and not _is_tracking(unquote_plus(piece.partition("=")[0]).lower())
     )
-    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+    # Whitespace left at the end once the query or fragment is gone is no part of the URL.
+    return urlunsplit((scheme, netloc, parts.path or "/", query, "")).rstrip()
+
+
+def _is_tracking(key: str) -> bool:
+    return key in _TRACKING_PARAMS or key.startswith(_TRACKING_PREFIXES)
 
 
 def article_id(key: str) -> str:
     """Stable 128-bit id (hex) of an article's canonical URL, or of its guid."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    # surrogatepass: a lone surrogate (from a JSON "\ud800" escape) must not crash the stage.
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class _TextExtractor(HTMLParser):
@@ -107,6 +122,11 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data: str) -> None:
         if not self._skipping:
             self.parts.append(data)
+
+    def unknown_decl(self, data: str) -> None:
+        # HTMLParser hands a CDATA section here and would drop its text.
+        if data.startswith("CDATA[") and not self._skipping:
+            self.parts.append(html_to_text(data[len("CDATA[") :]))
 
 
 def html_to_text(markup: str) -> str:
@@ -144,7 +164,10 @@ def parse_published(value: str | None, now: datetime) -> datetime | None:
             return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    when = when.astimezone(UTC).replace(microsecond=0)
+    try:
+        when = when.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:  # year 1 or 9999 with an offset
+        return None
     if when < EARLIEST_PUBLISHED or (when - now).days >= FUTURE_TOLERANCE_DAYS:
         return None
     return when
@@ -154,8 +177,9 @@ def normalize_entry(raw: RawArticle, settings: NormalizeSettings) -> Article | R
     """One raw item as an article, or the reason it cannot be one."""
     link = (raw.url or "").strip()
     guid = (raw.guid or "").strip()
-    if link and urlsplit(link).scheme.lower() in ("http", "https") and urlsplit(link).hostname:
-        url = canonical_url(link)
+    web_url = _web_url(link)
+    if web_url:
+        url = web_url
         key = url
     elif guid:
         url = link or guid
@@ -177,7 +201,19 @@ def normalize_entry(raw: RawArticle, settings: NormalizeSettings) -> Article | R
         ingested_at=raw.fetched_at.astimezone(UTC),
         language=(raw.language or "").strip().lower() or None,
         authors=tuple(a.strip() for a in raw.authors if a.strip()),
+        cluster_id=article_id(key),
     )
+
+
+def _web_url(link: str) -> str | None:
+    """The canonical form of an http(s) link with a host; None for anything else."""
+    try:
+        parts = urlsplit(link)
+        if parts.scheme.lower() in ("http", "https") and parts.hostname:
+            return canonical_url(link)
+    except ValueError:  # a bad port or IPv6 address: not a usable web link
+        pass
+    return None
 
 
 def _reject(raw: RawArticle, reason: str, detail: str) -> Rejection:
@@ -185,6 +221,41 @@ def _reject(raw: RawArticle, reason: str, detail: str) -> Rejection:
         source=raw.source,
         reason=reason,
         detail=detail,
-        rejected_at=raw.fetched_at,
+        rejected_at=raw.fetched_at.astimezone(UTC),
         locator={"origin": raw.origin},
     )
+
+
+class _NormalizeFn(beam.DoFn):
+    REJECTED = "rejected"
+
+    def __init__(self, settings: NormalizeSettings) -> None:
+        self._settings = settings
+        self._normalized = Metrics.counter(self.__class__, "articles_normalized")
+        self._rejected = Metrics.counter(self.__class__, "articles_rejected")
+
+    def process(self, raw: RawArticle) -> Iterator[Article | TaggedOutput]:
+        result = normalize_entry(raw, self._settings)
+        if isinstance(result, Rejection):
+            self._rejected.inc()
+            yield TaggedOutput(self.REJECTED, result)
+        else:
+            self._normalized.inc()
+            yield result
+
+
+class Normalize(beam.PTransform):
+    """RawArticles to Articles; what cannot be an article goes to the ``rejected`` output.
+
+    Returns a dict: ``{"articles": PCollection[Article], "rejected": PCollection[Rejection]}``.
+    """
+
+    def __init__(self, settings: NormalizeSettings) -> None:
+        super().__init__()
+        self._settings = settings
+
+    def expand(self, raw: beam.PCollection) -> dict[str, beam.PCollection]:
+        outputs = raw | "NormalizeEntry" >> beam.ParDo(_NormalizeFn(self._settings)).with_outputs(
+            _NormalizeFn.REJECTED, main="articles"
+        )
+        return {"articles": outputs.articles, "rejected": outputs[_NormalizeFn.REJECTED]}
