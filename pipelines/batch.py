@@ -18,6 +18,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from newswatch.connectors.dataset import OutputLayout, WriteAlertLog, WriteArticles, WriteRejected
+from newswatch.connectors.http_fetch import redact_url
 from newswatch.connectors.kafka import (
     KafkaConnection,
     PartitionRange,
@@ -81,7 +82,9 @@ def plan_run(config: Config, now: datetime | None = None) -> RunPlan:
     validators = load_feed_state(config.output)
     feeds = []
     for source in config.rss_sources:
-        known = validators.get(source.url)
+        known = validators.get(source.name)
+        if known is not None and known.url != redact_url(source.url):
+            known = None
         feeds.append(
             FeedRequest(
                 source=source.name,

@@ -53,8 +53,13 @@ def new_run_id(now: datetime) -> str:
 
 @dataclass(frozen=True)
 class FeedCheckpoint:
-    """Conditional-GET validators of one feed, saved when the run that read it commits."""
+    """Conditional-GET validators of one feed, saved when the run that read it commits.
 
+    Kept by source name, with the URL they belong to (passwords masked): a source whose
+    URL changed starts without validators.
+    """
+
+    source: str
     url: str
     etag: str | None
     last_modified: str | None
@@ -194,16 +199,18 @@ def load_feed_state(root: str) -> dict[str, FeedCheckpoint]:
         return {}
     data = json.loads(filesystem.read_file(path))
     return {
-        url: FeedCheckpoint(url, v.get("etag"), v.get("last_modified")) for url, v in data.items()
+        source: FeedCheckpoint(source, v["url"], v.get("etag"), v.get("last_modified"))
+        for source, v in data.items()
     }
 
 
 def save_feed_state(root: str, checkpoints: Iterable[FeedCheckpoint]) -> None:
     state = load_feed_state(root)
     for checkpoint in checkpoints:
-        state[checkpoint.url] = checkpoint
+        state[checkpoint.source] = checkpoint
     data = {
-        url: {"etag": c.etag, "last_modified": c.last_modified} for url, c in sorted(state.items())
+        source: {"url": c.url, "etag": c.etag, "last_modified": c.last_modified}
+        for source, c in sorted(state.items())
     }
     path = filesystem.join(root, "_state", FEED_STATE)
     filesystem.replace_file(path, json.dumps(data, indent=1, sort_keys=True).encode())
@@ -275,7 +282,7 @@ def _partition_order(report: PartitionReport) -> tuple[str, str, int]:
 def checkpoint_of(report: FeedReport) -> Iterator[FeedCheckpoint]:
     """The validators to keep from a feed report: only feeds that answered."""
     if report.status in ("ok", "not_modified"):
-        yield FeedCheckpoint(report.url, report.etag, report.last_modified)
+        yield FeedCheckpoint(report.source, report.url, report.etag, report.last_modified)
 
 
 def run_report_path(root: str, run_id: str) -> str:

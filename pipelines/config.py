@@ -6,6 +6,7 @@ wrong, before any work starts. Unknown keys are errors, never silently ignored.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -195,7 +196,7 @@ def _sources(r: _Reader, raw: Any, base_dir: Path | None, http: HttpSettings) ->
 
 def _source_name(r: _Reader, item: Mapping[str, Any], path: str) -> str:
     name = item.get("name")
-    if not isinstance(name, str) or not _SOURCE_NAME.match(name):
+    if not isinstance(name, str) or not _SOURCE_NAME.fullmatch(name):
         raise ConfigError(
             r.file, f"{path}.name", "must be a name of letters, digits, '.', '_' or '-' (max 64)"
         )
@@ -210,18 +211,24 @@ def _rss_source(
     if not isinstance(url, str) or not url.strip():
         raise ConfigError(r.file, f"{path}.url", "must be a URL or a path")
     url = url.strip()
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a bad port raises here rather than at the first fetch
+    except ValueError as err:  # "http://[::1", "http://host:99999/"
+        raise ConfigError(r.file, f"{path}.url", f"{url!r} is not a valid URL: {err}") from None
+    scheme = parts.scheme.lower()
     if url.startswith(PACKAGE_SCHEME):
         pass
     elif scheme in ("http", "https"):
-        if not urlsplit(url).hostname:
+        if not parts.hostname:
             raise ConfigError(r.file, f"{path}.url", f"{url!r} has no host")
     elif scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
         if not http.allow_local_files:
             raise ConfigError(
                 r.file, f"{path}.url", "local files are disabled (http.allow_local_files)"
             )
-        local = Path(url.removeprefix("file://")).expanduser()
+        # A file:// URL is percent-encoded ("my%20feed.xml"); a plain path is taken as written.
+        local = Path(unquote(url.removeprefix("file://")) if scheme == "file" else url).expanduser()
         if not local.is_absolute():
             local = (base_dir or Path.cwd()) / local
         url = local.resolve().as_uri()
@@ -425,7 +432,12 @@ class _Reader:
         return value.strip()
 
     def number(self, value: Any, path: str, minimum: float) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)  # .nan and .inf would pass a plain comparison
+            or value < minimum
+        ):
             raise ConfigError(self.file, path, f"must be a number >= {minimum:g}")
         return float(value)
 

@@ -62,6 +62,8 @@ class AliasTable:
         """Later entries override earlier ones, so a user table can refine the bundled one."""
         merged: dict[str, AliasEntry] = {}
         for entry in entries:
+            # Moved to the end, so its surface forms also win over earlier entries' ones.
+            merged.pop(entry.canonical, None)
             merged[entry.canonical] = entry
         by_surface: dict[str, AliasEntry] = {}
         by_short: dict[str, AliasEntry] = {}

@@ -151,8 +151,12 @@ def _canonical_by_span(doc: Any, entities: Iterable[Entity]) -> dict[tuple[int, 
 
 
 def document_text(title: str, text: str, max_chars: int) -> str:
-    """What NER reads: the title as its own paragraph, then the body, capped in length."""
-    return f"{title}\n\n{text}"[:max_chars] if title else text[:max_chars]
+    """What NER reads: the title as its own paragraph, then the body, capped in length.
+
+    Paragraph 0 is always the title, on one line and empty when there is none: the
+    matcher scores a satisfying paragraph 0 as a headline.
+    """
+    return f"{' '.join(title.split())}\n\n{text}"[:max_chars]
 
 
 class TextAnalyser:

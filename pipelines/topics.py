@@ -116,22 +116,19 @@ def _satisfies(scope: tuple[AnalysedSentence, ...], rule: TopicRule) -> bool:
 def _evidence(scopes: Iterable[tuple[AnalysedSentence, ...]], rule: TopicRule) -> tuple[str, ...]:
     """The sentences that carry the match, those hitting the most groups first, in text order."""
     candidates: list[tuple[int, int, str]] = []
+    seen: set[str] = set()
     order = 0
     for scope in scopes:
         for sentence in scope:
             hits = sum(1 for group in rule.groups if group & sentence.terms)
-            if hits:
-                candidates.append((-hits, order, sentence.text))
+            text = _SPACE.sub(" ", sentence.text).strip()[:MAX_EVIDENCE_CHARS]
+            # Repeats are dropped before the cap, so they take no place a new sentence could.
+            if hits and text not in seen:
+                seen.add(text)
+                candidates.append((-hits, order, text))
             order += 1
     best = sorted(candidates)[:MAX_EVIDENCE]
-    seen: set[str] = set()
-    evidence = []
-    for _, _, text in sorted(best, key=lambda c: c[1]):
-        text = _SPACE.sub(" ", text).strip()[:MAX_EVIDENCE_CHARS]
-        if text not in seen:
-            seen.add(text)
-            evidence.append(text)
-    return tuple(evidence)
+    return tuple(text for _, _, text in sorted(best, key=lambda c: c[1]))
 
 
 def parse_topic_rules(data: Any, file: str) -> tuple[TopicRule, ...]:
@@ -159,7 +156,7 @@ def _parse_rule(raw: Any, file: str, path: str) -> TopicRule:
             file, f"{path}.{unknown[0]}", f"unknown key (expected one of {sorted(_RULE_KEYS)})"
         )
     topic_id = raw.get("id")
-    if not isinstance(topic_id, str) or not _TOPIC_ID.match(topic_id):
+    if not isinstance(topic_id, str) or not _TOPIC_ID.fullmatch(topic_id):
         raise ConfigError(
             file, f"{path}.id", "must be a lower-case id of letters, digits, '.', '_' or '-'"
         )

@@ -25,12 +25,13 @@ class Rejection:
     raw: bytes | None = None
 
     def to_json(self) -> str:
+        # The locator first: its keys never overwrite the record's own.
         record: dict[str, Any] = {
+            **self.locator,
             "source": self.source,
             "reason": self.reason,
             "detail": self.detail,
             "rejected_at": self.rejected_at.isoformat(),
-            **self.locator,
             "raw_base64": base64.b64encode(self.raw).decode("ascii")
             if self.raw is not None
             else None,

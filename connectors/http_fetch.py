@@ -1,0 +1,500 @@
+"""Fetch one feed's bytes safely: HTTP(S) with limits, or a local/package file.
+
+``fetch_feed`` never raises for a bad feed, a bad server or a bad network: every such
+outcome is a ``FetchResult`` with ``status="failed"`` and a one-line ``error``.
+
+    >>> result = fetch_feed("package:newswatch.schemas/alert.schema.json")
+    >>> result.status, result.body[:1]
+    ('ok', b'{')
+
+Limits hold against hostile servers: one deadline covers connect and every read (a
+server trickling bytes cannot hold a worker), bodies are capped before and after
+gzip/deflate decoding, redirects are followed by hand and only to http/https, and a
+password in the URL never reaches an error message.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import functools
+import http.client
+import importlib.resources
+import io
+import re
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+__all__ = ["DEFAULT_USER_AGENT", "FetchResult", "fetch_feed", "redact_url"]
+
+DEFAULT_USER_AGENT = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+_CHUNK = 64 * 1024
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_RETRYABLE_CODES = frozenset({429, 503})
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one fetch produced. ``body`` is set only when ``status == "ok"``."""
+
+    status: str  # "ok" | "not_modified" | "failed"
+    body: bytes | None = None
+    http_status: int | None = None
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    error: str | None = None
+    retry_after_s: float | None = None
+    final_url: str | None = None
+
+
+class _FetchFailed(Exception):
+    """Internal: stops a fetch with a one-line reason that becomes ``FetchResult.error``."""
+
+
+def fetch_feed(
+    url: str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    timeout_s: float = 20.0,
+    max_bytes: int = 10 * 2**20,
+    user_agent: str = DEFAULT_USER_AGENT,
+    allow_file: bool = True,
+    max_redirects: int = 5,
+    max_retry_after_s: float = 30.0,
+) -> FetchResult:
+    """Fetch ``url`` (http, https, file://, a local path or ``package:<module>/<path>``).
+
+    The deadline ``timeout_s`` covers one attempt, redirects included; a retry after a
+    short Retry-After gets a fresh one.
+    """
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+    except ValueError as error:  # e.g. an unbalanced "[" in an IPv6 host
+        return FetchResult("failed", error=_one_line(f"invalid URL: {error}", url))
+    if scheme in ("http", "https"):
+        attempt = functools.partial(
+            _fetch_http, url, etag, last_modified, timeout_s, max_bytes, user_agent, max_redirects
+        )
+        result = attempt()
+        # Only 429/503 set retry_after_s. One polite retry when the wait is short; a long
+        # wait is reported instead so the next scheduled run comes back later.
+        if result.retry_after_s is not None and result.retry_after_s <= max_retry_after_s:
+            time.sleep(result.retry_after_s)
+            result = attempt()
+        return result
+    if scheme not in ("", "file", "package"):
+        return FetchResult("failed", error=f"unsupported URL scheme {scheme!r}")
+    if not allow_file:
+        return FetchResult("failed", error="local files are disabled")
+    try:
+        body = _read_package(url, max_bytes) if scheme == "package" else _read_local(url, max_bytes)
+    except _FetchFailed as failure:
+        return FetchResult("failed", error=_one_line(str(failure), url))
+    return FetchResult("ok", body=body, final_url=url)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe to log, store and report)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+
+
+# --- local files and package data -----------------------------------------------------------
+
+
+def _read_local(url: str, max_bytes: int) -> bytes:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme:
+        if parts.netloc not in ("", "localhost"):
+            raise _FetchFailed(f"file URL with a remote host {parts.netloc!r} is not supported")
+        path = urllib.request.url2pathname(parts.path)
+    else:
+        path = url
+    # Workers read files only through Beam's filesystems. UNCOMPRESSED so that
+    # ``max_bytes`` caps exactly the bytes handed to the parser.
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            return _read_capped(handle, max_bytes)
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        raise _FetchFailed(
+            f"cannot read {path}: {getattr(error, 'strerror', None) or error}"
+        ) from error
+
+
+def _read_package(url: str, max_bytes: int) -> bytes:
+    module, _, relpath = url[len("package:") :].partition("/")
+    rel = PurePosixPath(relpath)
+    if not module or not relpath or rel.is_absolute() or ".." in rel.parts:
+        raise _FetchFailed(
+            f"invalid package URL {url!r}: expected package:<module>/<relative path>"
+        )
+    try:
+        resource = importlib.resources.files(module).joinpath(relpath)
+        with resource.open("rb") as handle:
+            return _read_capped(handle, max_bytes)
+    except (ImportError, TypeError) as error:  # TypeError: a module, not a package
+        raise _FetchFailed(f"no such package {module!r}") from error
+    except OSError as error:
+        raise _FetchFailed(f"cannot read {url}: {error.strerror or error}") from error
+
+
+def _read_capped(handle: Any, max_bytes: int) -> bytes:
+    data = bytearray()
+    while len(data) <= max_bytes:
+        chunk = handle.read(min(_CHUNK, max_bytes + 1 - len(data)))
+        if not chunk:
+            return bytes(data)
+        data += chunk
+    raise _FetchFailed(f"response over {max_bytes} bytes")
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+def _fetch_http(
+    url: str,
+    etag: str | None,
+    last_modified: str | None,
+    timeout_s: float,
+    max_bytes: int,
+    user_agent: str,
+    max_redirects: int,
+) -> FetchResult:
+    deadline = time.monotonic() + timeout_s
+    headers = {"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    if any("\r" in v or "\n" in v for v in headers.values()):
+        return FetchResult("failed", error="invalid request header value (line break)")
+    auth_origin, authorization = _basic_auth(url)
+    opener = urllib.request.OpenerDirector()
+    # Built by hand: no redirect handler (we follow redirects ourselves, checking each
+    # target's scheme) and no file, ftp or data handlers at all.
+    for handler in (
+        urllib.request.ProxyHandler(),
+        _DeadlineHandler(deadline),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    current, status = url, None
+    try:
+        for _ in range(max_redirects + 1):
+            request = urllib.request.Request(_request_url(current), headers=headers)
+            # Credentials from the feed URL go to that origin only, never to a redirect target.
+            if authorization and _origin(current) == auth_origin:
+                request.add_unredirected_header("Authorization", authorization)
+            try:
+                response = opener.open(request, timeout=_remaining(deadline, timeout_s))
+            except urllib.error.HTTPError as error:
+                status = error.code
+                with error:
+                    outcome = _non_2xx(error, current, etag=etag, last_modified=last_modified)
+                if isinstance(outcome, FetchResult):
+                    return outcome
+                current = outcome
+                continue
+            with response:
+                status = response.status
+                return FetchResult(
+                    "ok",
+                    body=_read_body(response, max_bytes),
+                    http_status=status,
+                    content_type=response.headers.get("Content-Type"),
+                    etag=response.headers.get("ETag"),
+                    last_modified=response.headers.get("Last-Modified"),
+                    final_url=redact_url(current),
+                )
+        message = f"too many redirects (more than {max_redirects})"
+    except _FetchFailed as failure:
+        message = str(failure)
+    except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
+        message = _describe_network_error(error, timeout_s, urllib.parse.urlsplit(current).hostname)
+    except UnicodeError:  # e.g. an IDNA host label that cannot be encoded
+        message = "invalid URL: host name cannot be encoded"
+    return FetchResult("failed", http_status=status, error=_one_line(message, url))
+
+
+def _non_2xx(
+    error: urllib.error.HTTPError, current: str, *, etag: str | None, last_modified: str | None
+) -> FetchResult | str:
+    """Turn a non-2xx response into a result, or into the next URL to follow (a string)."""
+    code, headers = error.code, error.headers
+    if code == 304:
+        return FetchResult(
+            "not_modified",
+            http_status=304,
+            etag=headers.get("ETag") or etag,
+            last_modified=headers.get("Last-Modified") or last_modified,
+            final_url=redact_url(current),
+        )
+    # The standard phrase, not the server's: a reason line is free text from the server.
+    status_line = f"HTTP {code} {http.client.responses.get(code, '')}".rstrip()
+    if code in _REDIRECT_CODES:
+        location = headers.get("Location")
+        if not location:
+            raise _FetchFailed(f"{status_line} without a Location header")
+        target = urllib.parse.urljoin(current, location.strip())
+        scheme = urllib.parse.urlsplit(target).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise _FetchFailed(f"redirect to disallowed scheme {scheme!r}")
+        return target
+    retry_after = _retry_after_s(headers.get("Retry-After")) if code in _RETRYABLE_CODES else None
+    suffix = f" (retry after {retry_after:g}s)" if retry_after is not None else ""
+    return FetchResult(
+        "failed",
+        http_status=code,
+        error=status_line + suffix,
+        retry_after_s=retry_after,
+        final_url=redact_url(current),
+    )
+
+
+def _read_body(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _FetchFailed(f"response over {max_bytes} bytes")
+    decoder = _BodyDecoder(response.headers.get("Content-Encoding"), max_bytes)
+    received = 0
+    # Every read goes through _DeadlineReader, so a trickling server hits the deadline here.
+    while chunk := response.read(_CHUNK):
+        received += len(chunk)
+        if received > max_bytes:
+            raise _FetchFailed(f"response over {max_bytes} bytes")
+        decoder.feed(chunk)
+    return decoder.finish()
+
+
+class _BodyDecoder:
+    """Undo gzip/deflate chunk by chunk, never holding more than ``max_bytes`` of output."""
+
+    def __init__(self, content_encoding: str | None, max_bytes: int) -> None:
+        self._coding = (content_encoding or "identity").strip().lower()
+        if self._coding not in ("identity", "gzip", "x-gzip", "deflate"):
+            raise _FetchFailed(f"unsupported content encoding {self._coding!r}")
+        self._max_bytes = max_bytes
+        self._out = bytearray()
+        self._pending = b""
+        self._inflater: Any = None
+
+    def feed(self, chunk: bytes) -> None:
+        if self._coding == "identity":
+            self._append(chunk)
+            return
+        if self._inflater is None:
+            self._pending += chunk
+            if len(self._pending) < 2:
+                return
+            self._inflater = zlib.decompressobj(self._wbits(self._pending))
+            chunk, self._pending = self._pending, b""
+        self._inflate(chunk)
+
+    def finish(self) -> bytes:
+        if self._coding != "identity" and (self._pending or self._inflater is not None):
+            if self._inflater is None or not self._inflater.eof:
+                raise _FetchFailed(f"truncated {self._coding} body")
+        return bytes(self._out)
+
+    def _wbits(self, head: bytes) -> int:
+        if self._coding != "deflate":
+            return 16 + zlib.MAX_WBITS
+        # "deflate" should be zlib-wrapped (RFC 9110) but many servers send raw deflate.
+        is_zlib = head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+        return zlib.MAX_WBITS if is_zlib else -zlib.MAX_WBITS
+
+    def _inflate(self, data: bytes) -> None:
+        while data:
+            try:
+                # max_length >= 1 always (_append fails first), so output stays bounded.
+                self._append(self._inflater.decompress(data, self._max_bytes + 1 - len(self._out)))
+            except zlib.error as error:
+                raise _FetchFailed(f"corrupt {self._coding} body: {error}") from error
+            if not self._inflater.eof:
+                data = self._inflater.unconsumed_tail
+            elif self._inflater.unused_data[:2] == b"\x1f\x8b":  # another gzip member follows
+                data = self._inflater.unused_data
+                self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            else:
+                return
+
+    def _append(self, data: bytes) -> None:
+        self._out += data
+        if len(self._out) > self._max_bytes:
+            what = "response" if self._coding == "identity" else "decompressed body"
+            raise _FetchFailed(f"{what} over {self._max_bytes} bytes")
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # HTTP dates are GMT by definition
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+_NETWORK_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (http.client.RemoteDisconnected, "server closed the connection without a response"),
+    (ConnectionResetError, "connection reset by peer"),
+    (http.client.IncompleteRead, "connection closed before the whole body arrived"),
+)
+
+
+def _describe_network_error(error: BaseException, timeout_s: float, host: str | None) -> str:
+    reason: Any = error.reason if isinstance(error, urllib.error.URLError) else error
+    if isinstance(reason, TimeoutError):
+        return f"timed out after {timeout_s:g}s"
+    for kind, message in _NETWORK_ERRORS:
+        if isinstance(reason, kind):
+            return message
+    if isinstance(reason, socket.gaierror):
+        return f"DNS lookup failed for {host}: {reason.strerror}"
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed: {reason.verify_message}"
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS error: {reason.reason or reason}"
+    if isinstance(reason, http.client.InvalidURL):
+        return f"invalid URL: {reason}"
+    if isinstance(reason, http.client.HTTPException):
+        return f"bad HTTP response ({type(reason).__name__}: {reason})"
+    return f"network error: {getattr(reason, 'strerror', None) or reason}"
+
+
+def _remaining(deadline: float, timeout_s: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise _FetchFailed(f"timed out after {timeout_s:g}s")
+    return remaining
+
+
+def _basic_auth(url: str) -> tuple[str | None, str | None]:
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return None, None
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return _origin(url), f"Basic {token}"
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{parts.port}"
+
+
+_UNSAFE_URL_CHARS = re.compile(r"[^\x21-\x7e]")
+
+
+def _request_url(url: str) -> str:
+    """``url`` without userinfo and fragment, non-ASCII and spaces percent-encoded."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+
+    def quote(text: str) -> str:
+        return _UNSAFE_URL_CHARS.sub(lambda m: urllib.parse.quote(m.group()), text)
+
+    return urllib.parse.urlunsplit(
+        (parts.scheme, netloc, quote(parts.path) or "/", quote(parts.query), "")
+    )
+
+
+def _one_line(message: str, url: str) -> str:
+    password = urllib.parse.urlsplit(url).password if "@" in url else None
+    if password:
+        message = message.replace(password, "***")
+    return " ".join(message.split())[:500]
+
+
+# --- the deadline: every socket read gets only the time left ---------------------------------
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Socket reader that sets the socket timeout to the time left before each read."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)  # holds a reference so the socket stays open
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("fetch deadline passed")
+        self._sock.settimeout(remaining)
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class _DeadlineHTTPResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, *args: Any, deadline: float, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        # Status line, headers and body are all read through the deadline-aware reader.
+        self.fp.close()
+        self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
+
+
+class _DeadlineHandler(urllib.request.AbstractHTTPHandler):
+    """http and https whose connections read responses under one deadline."""
+
+    http_request = urllib.request.AbstractHTTPHandler.do_request_
+    https_request = urllib.request.AbstractHTTPHandler.do_request_
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self._deadline = deadline
+        self._tls = ssl.create_default_context()
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self._connection(http.client.HTTPConnection), req)
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self._connection(http.client.HTTPSConnection), req, context=self._tls)
+
+    def _connection(self, kind: type[http.client.HTTPConnection]) -> Any:
+        def connect(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
+            connection = kind(*args, **kwargs)
+            connection.response_class = functools.partial(  # type: ignore[assignment]
+                _DeadlineHTTPResponse, deadline=self._deadline
+            )
+            return connection
+
+        return connect
