@@ -63,6 +63,8 @@ class KafkaConnection:
     bootstrap_servers: tuple[str, ...]
     security: Mapping[str, str] = field(default_factory=dict)
     request_timeout_ms: int = 30_000
+    # How long to try the bootstrap servers before saying the cluster is unreachable.
+    bootstrap_timeout_ms: int = 10_000
 
     @classmethod
     def from_config(cls, cfg: Any) -> KafkaConnection:
@@ -72,6 +74,7 @@ class KafkaConnection:
         config: dict[str, Any] = {
             "bootstrap_servers": list(self.bootstrap_servers),
             "request_timeout_ms": self.request_timeout_ms,
+            "bootstrap_timeout_ms": self.bootstrap_timeout_ms,
             "client_id": "newswatch",
         }
         for key, value in self.security.items():
