@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import gzip
 import socket
-import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from servers import LocalHttpServer as FeedServer
+from servers import Route, respond
 
 from newswatch.connectors.http_fetch import ACCEPT, DEFAULT_USER_AGENT, fetch_feed, redact_url
 
@@ -20,69 +20,10 @@ FEED = b"""<?xml version="1.0" encoding="utf-8"?>
 <item><title>One</title><link>https://news.example/1</link></item>
 </channel></rss>"""
 
-Route = Callable[[BaseHTTPRequestHandler], None]
-
-
-class FeedServer:
-    """A real HTTP server on 127.0.0.1; routes by path, records every request it sees."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Route] = {}
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                server.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
-                route = server.routes.get(self.path)
-                try:
-                    if route is None:
-                        self.send_error(404)
-                    else:
-                        route(self)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeouts, caps): that is the point of the test
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}{path}"
-
-    def paths(self) -> list[str]:
-        return [path for path, _ in self.requests]
-
-    def __enter__(self) -> FeedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-
-def respond(status: int = 200, body: bytes = b"", **headers: str) -> Route:
-    def route(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(status)
-        for name, value in headers.items():
-            handler.send_header(name.replace("_", "-"), value)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    return route
-
 
 @pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as running:
-        yield running
+def server(http_server: FeedServer) -> FeedServer:
+    return http_server
 
 
 def test_sends_user_agent_accept_and_reads_body(server: FeedServer) -> None:

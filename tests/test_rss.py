@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,8 @@ from apache_beam import pvalue
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
+from servers import LocalHttpServer as FeedServer
+from servers import feed_with_etag, respond
 
 from newswatch.connectors.rss import (
     FeedReport,
@@ -72,63 +72,16 @@ ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
 
 HTML_PAGE = b"<!DOCTYPE html><html><head><title>Home</title></head><body><p>Hi</p></body></html>"
 
-Route = Callable[[BaseHTTPRequestHandler], None]
-
-
-class FeedServer:
-    """A real HTTP server on 127.0.0.1 serving fixed responses by path; records request paths.
-
-    Every 200 carries ``ETag: "v1"``; a request with ``If-None-Match: "v1"`` gets a 304.
-    """
-
-    def __init__(self, routes: dict[str, tuple[int, bytes, str]]) -> None:
-        self.paths: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                server.paths.append(self.path)
-                status, body, content_type = routes.get(self.path, (404, b"", "text/plain"))
-                if status == 200 and self.headers.get("If-None-Match") == ETAG:
-                    status, body = 304, b""
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                if status in (200, 304):
-                    self.send_header("ETag", ETAG)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}{path}"
-
-    def __enter__(self) -> FeedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
 
 @pytest.fixture
 def server() -> Iterator[FeedServer]:
     truncated = RSS[: RSS.index(b"<item><title>Orphan")] + b"<item><title>Cut off"
     routes = {
-        "/rss.xml": (200, RSS, "application/rss+xml; charset=utf-8"),
-        "/atom.xml": (200, ATOM, "application/atom+xml"),
-        "/home.html": (200, HTML_PAGE, "text/html; charset=utf-8"),
-        "/truncated.xml": (200, truncated, "application/rss+xml"),
-        "/broken.xml": (500, b"oops", "text/plain"),
+        "/rss.xml": feed_with_etag(RSS, ETAG, "application/rss+xml; charset=utf-8"),
+        "/atom.xml": feed_with_etag(ATOM, ETAG, "application/atom+xml"),
+        "/home.html": feed_with_etag(HTML_PAGE, ETAG, "text/html; charset=utf-8"),
+        "/truncated.xml": feed_with_etag(truncated, ETAG, "application/rss+xml"),
+        "/broken.xml": respond(500, b"oops", Content_Type="text/plain"),
     }
     with FeedServer(routes) as running:
         yield running
@@ -235,7 +188,7 @@ def test_second_run_with_the_etag_is_not_modified(server: FeedServer) -> None:
         0,
     )
     assert (second.etag, second.last_modified) == (ETAG, "x")  # carried over for the next run
-    assert server.paths == ["/atom.xml", "/atom.xml"]
+    assert server.paths() == ["/atom.xml", "/atom.xml"]
 
 
 def test_server_error_and_local_file_policy(server: FeedServer, tmp_path: Path) -> None:
@@ -310,7 +263,7 @@ def test_read_from_rss_pipeline(server: FeedServer) -> None:
     )
     result = pipeline.run()
     result.wait_until_finish()
-    assert sorted(server.paths) == ["/broken.xml", "/rss.xml"]
+    assert sorted(server.paths()) == ["/broken.xml", "/rss.xml"]
     assert counters(result) == {
         "feeds_ok": 1,
         "feeds_not_modified": 0,
