@@ -83,13 +83,25 @@ class AliasTable:
     def lookup_short(self, surface: str) -> AliasEntry | None:
         return self._by_short.get(surface_key(surface))
 
-    def ruler_patterns(self) -> list[dict[str, str]]:
-        """Phrase patterns for spaCy's EntityRuler, so aliases NER misses are still found."""
-        return [
-            {"label": e.label, "pattern": surface, "id": e.canonical}
-            for e in self.entries
-            for surface in (e.canonical, *e.aliases)
-        ]
+    def ruler_patterns(self) -> list[dict[str, Any]]:
+        """Patterns for spaCy's EntityRuler, so aliases NER misses are still found.
+
+        Phrases match in any case; acronyms ("US", "UN", "ROK") only as written, or the
+        pronoun "us" would become the United States.
+        """
+        patterns: list[dict[str, Any]] = []
+        for entry in self.entries:
+            for surface in (entry.canonical, *entry.aliases):
+                pattern: str | list[dict[str, str]] = surface
+                if is_acronym(surface):
+                    pattern = [{"ORTH": token} for token in surface.split()]
+                patterns.append({"label": entry.label, "pattern": pattern, "id": entry.canonical})
+        return patterns
+
+
+def is_acronym(surface: str) -> bool:
+    letters = [c for c in surface if c.isalpha()]
+    return bool(letters) and all(c.isupper() for c in letters) and len(letters) <= 6
 
 
 def canonical_entities(spans: Sequence[tuple[str, str]], table: AliasTable) -> tuple[Entity, ...]:

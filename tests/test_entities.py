@@ -187,7 +187,7 @@ def test_ruler_patterns() -> None:
     table = AliasTable.of([AliasEntry("North Korea", "GPE", ("DPRK",), ("Korea",))])
     assert table.ruler_patterns() == [
         {"label": "GPE", "pattern": "North Korea", "id": "North Korea"},
-        {"label": "GPE", "pattern": "DPRK", "id": "North Korea"},
+        {"label": "GPE", "pattern": [{"ORTH": "DPRK"}], "id": "North Korea"},
     ]
 
 
@@ -297,3 +297,14 @@ def test_bundled_alias_table() -> None:
         Entity("Kim Jong-un", "PERSON", "Kim Jong Un"),
         Entity("Kremlin", "ORG", "Russia"),
     )
+
+
+def test_ruler_patterns_match_acronyms_only_as_written() -> None:
+    table = AliasTable.of(
+        [AliasEntry("United States", "GPE", ("US", "U.S.", "United States of America"))]
+    )
+    patterns = {str(p["pattern"]): p for p in table.ruler_patterns()}
+    assert patterns["[{'ORTH': 'US'}]"]["id"] == "United States"
+    assert patterns["[{'ORTH': 'U.S.'}]"]["label"] == "GPE"
+    assert patterns["United States of America"]["pattern"] == "United States of America"
+    assert patterns["United States"]["pattern"] == "United States"
