@@ -127,6 +127,7 @@ def read_sources(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> dict
             ranges=ranges,
             group_id=source.group_id,
             max_message_bytes=source.max_message_bytes,
+            stall_timeout_s=source.read_timeout_s,
         )
         for key in outputs:
             outputs[key].append(kafka[key])

@@ -45,6 +45,8 @@ class KafkaSource:
     topic: str
     group_id: str = "newswatch"
     max_message_bytes: int = 1_000_000
+    # A partition that yields nothing for this long while data is due fails the run.
+    read_timeout_s: float = 60.0
     # Passed through to the client; the password itself is read from the named variable.
     security: Mapping[str, str] = field(default_factory=dict)
 
@@ -288,7 +290,7 @@ def _kafka_source(r: _Reader, raw: Any, path: str) -> KafkaSource:
     item = r.mapping(
         raw,
         path,
-        {"name", "type", "bootstrap_servers", "topic", "group_id", "max_message_bytes"}
+        {"name", "type", "bootstrap_servers", "topic", "group_id", "max_message_bytes", "read_timeout"}
         | _SECURITY_KEYS
         | {"sasl_plain_password"},
     )
@@ -302,6 +304,7 @@ def _kafka_source(r: _Reader, raw: Any, path: str) -> KafkaSource:
                 item.get("max_message_bytes", 1_000_000), f"{path}.max_message_bytes", minimum=1
             )
         ),
+        read_timeout_s=r.number(item.get("read_timeout", 60), f"{path}.read_timeout", minimum=1),
         security=_security(r, item, path),
     )
 
