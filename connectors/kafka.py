@@ -425,7 +425,7 @@ def commit_offsets(
 def produce_messages(
     connection: KafkaConnection,
     topic: str,
-    messages: Iterable[tuple[bytes, bytes]],
+    messages: Iterable[tuple[bytes | None, bytes]],
     timeout_s: float = 60.0,
 ) -> int:
     """Send (key, value) pairs with acks=all and wait until every one is acknowledged."""
