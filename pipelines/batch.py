@@ -27,6 +27,7 @@ from newswatch.connectors.kafka import (
 )
 from newswatch.connectors.rss import FeedRequest, ReadFromRss
 from newswatch.pipelines.alerts import RaiseAlerts
+from newswatch.pipelines.clusters import ClusterNearDuplicates
 from newswatch.pipelines.commit import (
     CommitRun,
     CommitTargets,
@@ -143,6 +144,9 @@ def build(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> None:
     sources = read_sources(pipeline, config, plan)
     normalized = sources["articles"] | "Normalize" >> Normalize(config.normalize)
     new = normalized["articles"] | "DropSeen" >> DropSeen(config.output)
+    new = new | "ClusterNearDuplicates" >> ClusterNearDuplicates(
+        config.output, config.near_duplicates, plan.started_at
+    )
     analysed = new | "ExtractEntities" >> ExtractEntities(config.nlp, config.aliases, config.topics)
     articles = analysed | "MatchTopics" >> MatchTopics(config.topics)
     alerts = articles | "RaiseAlerts" >> RaiseAlerts(config.topics, config.output)

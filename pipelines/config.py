@@ -86,6 +86,18 @@ class NlpSettings:
 
 
 @dataclass(frozen=True)
+class NearDuplicateSettings:
+    """Near-duplicate clustering (``pipelines/clusters.py``); see the README for each key."""
+
+    threshold: float = 0.7
+    horizon_days: int = 7
+    num_perm: int = 128
+    rows_per_band: int = 2
+    min_shingles: int = 10
+    max_bucket: int = 50
+
+
+@dataclass(frozen=True)
 class Config:
     file: str
     sources: tuple[Source, ...]
@@ -96,6 +108,7 @@ class Config:
     http: HttpSettings = HttpSettings()
     nlp: NlpSettings = NlpSettings()
     normalize: NormalizeSettings = NormalizeSettings()
+    near_duplicates: NearDuplicateSettings = NearDuplicateSettings()
 
     @property
     def rss_sources(self) -> tuple[RssSource, ...]:
@@ -126,7 +139,19 @@ def parse_config(data: Any, file: str, base_dir: Path | None) -> Config:
     """A Config from parsed YAML; relative paths resolve against ``base_dir``."""
     r = _Reader(file)
     top = r.mapping(
-        data, "", {"sources", "topics", "aliases", "output", "alerts", "http", "nlp", "normalize"}
+        data,
+        "",
+        {
+            "sources",
+            "topics",
+            "aliases",
+            "output",
+            "alerts",
+            "http",
+            "nlp",
+            "normalize",
+            "near_duplicates",
+        },
     )
     http = _http_settings(r, top.get("http", {}))
     sources = _sources(r, top.get("sources"), base_dir, http)
@@ -155,6 +180,7 @@ def parse_config(data: Any, file: str, base_dir: Path | None) -> Config:
         http=http,
         nlp=_nlp_settings(r, top.get("nlp", {})),
         normalize=_normalize_settings(r, top.get("normalize", {})),
+        near_duplicates=_near_duplicate_settings(r, top.get("near_duplicates", {})),
     )
 
 
@@ -379,6 +405,41 @@ def _normalize_settings(r: _Reader, raw: Any) -> NormalizeSettings:
             )
         )
     )
+
+
+def _near_duplicate_settings(r: _Reader, raw: Any) -> NearDuplicateSettings:
+    path = "near_duplicates"
+    item = r.mapping(
+        raw,
+        path,
+        {"threshold", "horizon_days", "num_perm", "rows_per_band", "min_shingles", "max_bucket"},
+    )
+    d = NearDuplicateSettings()
+    threshold = r.number(item.get("threshold", d.threshold), f"{path}.threshold", minimum=0.01)
+    if threshold > 1:
+        raise ConfigError(r.file, f"{path}.threshold", "must be a number from 0.01 to 1")
+    num_perm = _whole(r, item.get("num_perm", d.num_perm), f"{path}.num_perm", 16, 1024)
+    return NearDuplicateSettings(
+        threshold=threshold,
+        horizon_days=_whole(
+            r, item.get("horizon_days", d.horizon_days), f"{path}.horizon_days", 0, 3660
+        ),
+        num_perm=num_perm,
+        rows_per_band=_whole(
+            r, item.get("rows_per_band", d.rows_per_band), f"{path}.rows_per_band", 1, num_perm
+        ),
+        min_shingles=_whole(
+            r, item.get("min_shingles", d.min_shingles), f"{path}.min_shingles", 1, 10**6
+        ),
+        max_bucket=_whole(r, item.get("max_bucket", d.max_bucket), f"{path}.max_bucket", 1, 10**6),
+    )
+
+
+def _whole(r: _Reader, value: Any, path: str, minimum: int, maximum: int) -> int:
+    # Counts are whole: 7.5 days or 100.0 permutations is a mistake, not a rounding.
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ConfigError(r.file, path, f"must be a whole number from {minimum} to {maximum}")
+    return value
 
 
 def _local_path(r: _Reader, value: Any, path: str, base_dir: Path | None) -> str:

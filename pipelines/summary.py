@@ -30,6 +30,7 @@ def format_summary(outcome: RunOutcome) -> str:
         f"  stored    {committed.get('articles', 0)} new articles, "
         f"{outcome.count('duplicates_dropped')} duplicates dropped, "
         f"{committed.get('rejected', 0)} rejected",
+        f"  stories   {outcome.count('near_duplicates')} new articles are copies of a known story",
         f"  alerts    {committed.get('alerts', 0)} raised"
         + (f", {committed['alerts_sent']} sent to Kafka" if committed.get("alerts_sent") else ""),
     ]

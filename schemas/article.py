@@ -49,6 +49,10 @@ class Article:
     topics: tuple[TopicMatch, ...] = ()
     cluster_id: str = ""
     is_duplicate: bool = False
+    # The text's MinHash (pipelines/minhash.py) and its number of distinct shingles: what a
+    # later run needs to find copies of this article (pipelines/clusters.py).
+    minhash: bytes = b""
+    shingle_count: int = 0
 
     @property
     def partition_date(self) -> str:
@@ -79,6 +83,9 @@ ARTICLE_SCHEMA = pa.schema(
         pa.field("topics", pa.list_(TOPIC_TYPE)),
         pa.field("cluster_id", pa.string(), nullable=False),
         pa.field("is_duplicate", pa.bool_(), nullable=False),
+        # num_perm little-endian uint32 values; empty when the text has no words
+        pa.field("minhash", pa.binary(), nullable=False),
+        pa.field("shingle_count", pa.int32(), nullable=False),
     ]
 )
 

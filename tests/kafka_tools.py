@@ -25,7 +25,7 @@ def new_topic(bootstrap: str, partitions: int = 3, prefix: str = "news") -> str:
 def produce(
     bootstrap: str, topic: str, values: Iterable[bytes | dict[str, Any]], key: bytes | None = None
 ) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=16 * 2**20)
     try:
         futures = []
         for i, value in enumerate(values):

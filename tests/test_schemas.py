@@ -43,7 +43,14 @@ def arrow_type(hint: Any) -> pa.DataType:
     if dataclasses.is_dataclass(hint):
         hints = typing.get_type_hints(hint)
         return pa.struct([(f.name, arrow_type(hints[f.name])) for f in dataclasses.fields(hint)])
-    return {str: pa.string(), bool: pa.bool_(), float: pa.float64(), datetime: UTC_US}[hint]
+    return {
+        str: pa.string(),
+        bool: pa.bool_(),
+        float: pa.float64(),
+        datetime: UTC_US,
+        bytes: pa.binary(),
+        int: pa.int32(),
+    }[hint]
 
 
 def is_optional(hint: Any) -> bool:

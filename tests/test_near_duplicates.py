@@ -1,0 +1,680 @@
+"""Near-duplicate clustering: shingles and signatures, the cluster stage, and runs end to end."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
+from datasketch import MinHash
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from outputs import read_articles, read_jsonl
+
+from newswatch.connectors.dataset import encode_parquet
+from newswatch.pipelines.cli import main
+from newswatch.pipelines.clusters import ClusterNearDuplicates, horizon_partitions
+from newswatch.pipelines.config import NearDuplicateSettings, parse_config
+from newswatch.pipelines.errors import ConfigError
+from newswatch.pipelines.minhash import (
+    FirstSeen,
+    Signed,
+    band_keys,
+    bucket_pairs,
+    candidate_probability,
+    decide_cluster,
+    decode_signature,
+    encode_signature,
+    estimated_containment,
+    estimated_jaccard,
+    is_near_duplicate,
+    shingle_hashes,
+    signature,
+    word_string,
+)
+from newswatch.pipelines.normalize import article_id
+from newswatch.schemas import Article
+
+# --- sample texts (written for these tests) ----------------------------------------------------
+
+WIRE = [
+    "SEOUL, March 3 (Newswire) - North Korea has shipped several thousand containers of "
+    "artillery shells and short-range ballistic missiles to Russia since last summer, South "
+    "Korea's defence ministry said on Monday, citing satellite imagery and shipping records "
+    "reviewed by its intelligence service.",
+    "The ministry said the munitions were loaded at the port of Rajin and moved by rail across "
+    "the short land border, then onward to depots in western Russia that supply units fighting "
+    "in Ukraine. Officials estimated that the shipments amounted to more than five million rounds.",
+    "In return, Pyongyang is believed to be receiving food, fuel and help with its space "
+    "programme, according to the ministry, which said visiting engineers had toured a satellite "
+    "launch site on the west coast at least twice this winter.",
+    "The Kremlin did not respond to a request for comment. Moscow and Pyongyang have repeatedly "
+    "denied any arms transfers, which would violate United Nations Security Council resolutions "
+    "that Russia itself voted for when they were adopted.",
+    "Analysts in Seoul said the pace of the transfers suggested that North Korean factories were "
+    "running at full capacity. Several pointed to the reopening of a plant near the city of "
+    "Kanggye, idle for years, as evidence of new demand.",
+    "South Korea, Japan and the United States are expected to discuss the findings at a meeting "
+    "of their foreign ministers in Tokyo later this month, where officials said new sanctions on "
+    "shipping companies and banks would be on the agenda.",
+]
+BOILERPLATE = (
+    "Sign up for the Harbour Post morning briefing to get the day's top stories in your inbox. "
+    "Copyright Harbour Post. All rights reserved."
+)
+BYLINE = "By Dana Kowalski, Metro Courier"
+STATEMENT = (
+    "We, the leaders of the twenty-seven member states, commit to cutting net greenhouse gas "
+    "emissions by ninety per cent by 2040 compared with 1990 levels, to tripling renewable power "
+    "capacity within this decade, and to phasing out unabated coal in electricity generation as "
+    "soon as technology and security of supply allow. We call on every major economy to present "
+    "plans of equal ambition before the next climate conference, and we will support partner "
+    "countries with finance, technology and skills."
+)
+REPORT_A = [
+    "BRUSSELS - European Union leaders agreed on a tougher climate goal early on Friday after "
+    "talks that ran through the night, overcoming objections from two central European "
+    "governments worried about the cost to their heavy industry.",
+    f"In a joint declaration, the leaders said: “{STATEMENT}”",
+    "Diplomats said the holdouts had won a review clause in 2030 and extra money for regions that "
+    "still depend on mining. Environmental groups called the deal a step forward but said the "
+    "coal pledge lacked a firm date.",
+]
+REPORT_B = [
+    "The summit ended with smiles for the cameras, but the path to Friday's climate compromise "
+    "was anything but smooth, according to officials from three delegations who described hours "
+    "of bargaining over subsidies and transition funds.",
+    "Poland's prime minister left the room twice to call his coalition partners, one official "
+    "said, before the text was changed to promise support for coal regions.",
+    f"The final declaration reads: “{STATEMENT}”",
+    "Markets barely moved on the news. Carbon permits traded slightly higher in Amsterdam, and "
+    "shares in wind turbine makers rose in early trading in Copenhagen and Madrid.",
+]
+HARBOUR = [
+    "Dockworkers at the country's largest container port voted to strike for forty-eight hours "
+    "next week over pay and shift patterns, their union said on Wednesday, threatening delays "
+    "for retailers stocking up before the holidays.",
+    "The port operator said it had offered a raise of six per cent over two years and called the "
+    "walkout unnecessary. Talks are scheduled to resume on Monday with a government mediator.",
+    "Shipping lines warned customers that vessels could be diverted to smaller ports along the "
+    "coast if the strike goes ahead, adding several days to delivery times for some goods.",
+]
+
+
+def text(paragraphs: list[str]) -> str:
+    return "\n\n".join(paragraphs)
+
+
+def first_words(paragraphs: list[str], share: float) -> str:
+    tokens = text(paragraphs).split(" ")
+    return " ".join(tokens[: round(len(tokens) * share)]) + "…"
+
+
+COPIES = {
+    "new headline": text(WIRE),
+    "byline": text([BYLINE, *WIRE]),
+    "truncated to 45%": first_words(WIRE, 0.45),
+    "truncated to 80%": first_words(WIRE, 0.8),
+    "dropped paragraph": text(WIRE[:2] + WIRE[3:]),
+    "boilerplate around": text([BOILERPLATE, *WIRE, BOILERPLATE]),
+    "truncated and boilerplate": text([first_words(WIRE, 0.6), BOILERPLATE]),
+}
+
+
+def signed(key: str, body: str, this_run: bool = True, cluster: str | None = None, **kw: Any):
+    shingles = shingle_hashes(body)
+    return Signed(
+        article_id=key,
+        published_at=kw.get("published_at"),
+        this_run=this_run,
+        cluster_id=cluster or key,
+        minhash=encode_signature(signature(shingles)),
+        shingle_count=len(shingles),
+    )
+
+
+# --- words, shingles, signatures ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", ""),
+        ("  \n\t ", ""),
+        ("—!?…", ""),
+        ("Rates RISE, again.", "rates rise again"),
+        ("“Quoted” — it’s 3.5%", "quoted it s 3 5"),
+        ("Straße STRASSE", "strasse strasse"),
+        ("naïve café 東京 Москва", "naïve café 東京 москва"),
+        ("lone \ud800 surrogate", "lone surrogate"),
+        ("snake_case and-hyphen", "snake_case and hyphen"),
+    ],
+)
+def test_word_string(raw: str, expected: str) -> None:
+    assert word_string(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "count"),
+    [
+        ("", 0),
+        ("...", 0),
+        ("one", 1),
+        ("one two three four", 1),  # shorter than a shingle: one shingle of all
+        ("one two three four five", 1),
+        ("one two three four five six", 2),
+        ("a b a b a b a b", 2),  # "a b a b a" and "b a b a b" repeat
+        ("\ud800 lone surrogate text only here", 1),
+    ],
+)
+def test_shingle_counts(raw: str, count: int) -> None:
+    hashes = shingle_hashes(raw)
+    assert len(hashes) == count
+    assert hashes.dtype == np.uint32
+    assert list(hashes) == sorted(set(hashes.tolist()))
+
+
+def test_shingles_ignore_case_punctuation_and_position() -> None:
+    base = shingle_hashes("The bank raised its key rate on Tuesday")
+    assert np.array_equal(base, shingle_hashes("THE BANK, raised its key-rate on... Tuesday!"))
+    # A shingle hashes the same wherever it stands: a prefix adds, never changes, shingles.
+    longer = shingle_hashes("Breaking: the bank raised its key rate on Tuesday")
+    assert set(base.tolist()) < set(longer.tolist())
+    # Word order matters.
+    assert not set(base.tolist()) & set(shingle_hashes("Tuesday on rate key its raised bank the"))
+
+
+def test_signature_is_datasketch_affine32_minhash() -> None:
+    shingles = shingle_hashes(text(WIRE))
+    reference = MinHash(num_perm=128, seed=1, hashfunc=int)
+    reference.update_batch(shingles.tolist())
+    assert np.array_equal(signature(shingles, 128), reference.hashvalues)
+    assert signature(shingles, 64).shape == (64,)
+
+
+def test_empty_signature_and_round_trip() -> None:
+    empty = signature(np.empty(0, dtype=np.uint32), 16)
+    assert (empty == 0xFFFFFFFF).all()
+    values = signature(shingle_hashes("some words to sign here today"), 32)
+    raw = encode_signature(values)
+    assert len(raw) == 4 * 32 and raw[:4] == int(values[0]).to_bytes(4, "little")
+    assert np.array_equal(decode_signature(raw), values)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sets(st.integers(0, 2**32 - 1), min_size=1, max_size=300),
+    st.sets(st.integers(0, 2**32 - 1), min_size=1, max_size=300),
+)
+def test_signature_of_a_union_is_the_least_of_both(left: set[int], right: set[int]) -> None:
+    a, b = (np.array(sorted(s), dtype=np.uint32) for s in (left, right))
+    union = np.array(sorted(left | right), dtype=np.uint32)
+    assert np.array_equal(signature(union, 64), np.minimum(signature(a, 64), signature(b, 64)))
+
+
+@pytest.mark.parametrize(
+    ("size_a", "size_b", "shared", "containment"),
+    [
+        (1000, 1000, 1000, 1.0),  # identical
+        (1000, 1000, 0, 0.0),  # disjoint
+        (400, 1000, 400, 1.0),  # a truncated copy, wholly inside
+        (400, 1000, 300, 0.75),
+        (1000, 400, 300, 0.75),  # symmetric: the smaller set counts
+        (500, 500, 250, 0.5),
+        (200, 2000, 180, 0.9),  # a tenth of the size: Jaccard 0.09, containment still seen
+    ],
+)
+def test_estimated_containment_is_close(
+    size_a: int, size_b: int, shared: int, containment: float
+) -> None:
+    rng = np.random.default_rng(size_a * 7 + size_b + shared)
+    pool = rng.choice(2**32, size=size_a + size_b, replace=False).astype(np.uint32)
+    a = pool[:size_a]
+    b = np.concatenate([a[:shared], pool[size_a : size_a + size_b - shared]])
+    sig_a, sig_b = signature(a, 256), signature(b, 256)
+    estimate = estimated_containment(sig_a, size_a, sig_b, size_b)
+    assert estimate == pytest.approx(containment, abs=0.12)
+    assert estimate == estimated_containment(sig_b, size_b, sig_a, size_a)
+    jaccard = shared / (size_a + size_b - shared)
+    assert estimated_jaccard(sig_a, sig_b) == pytest.approx(jaccard, abs=0.1)
+
+
+def test_containment_of_empty_or_mismatched_signatures() -> None:
+    values = signature(np.arange(50, dtype=np.uint32), 16)
+    assert estimated_containment(values, 0, values, 50) == 0.0
+    with pytest.raises(ValueError, match="cannot be compared"):
+        estimated_jaccard(values, values[:8])
+
+
+def test_band_keys() -> None:
+    values = signature(shingle_hashes(text(WIRE)), 128)
+    keys = band_keys(values, 2)
+    assert len(keys) == 64 and len(set(keys)) == 64
+    assert keys[0][:2] == b"\x00\x00" and keys[63][:2] == b"\x00\x3f"
+    assert keys[5][2:] == encode_signature(values[10:12])
+    assert len(band_keys(values, 3)) == 42  # 128 // 3: the last two values band nowhere
+    changed = values.copy()
+    changed[7] ^= 1
+    assert sum(a != b for a, b in zip(keys, band_keys(changed, 2), strict=True)) == 1
+    with pytest.raises(ValueError):
+        band_keys(values, 0)
+
+
+def test_candidate_probability_meets_realistic_copies() -> None:
+    # A copy cut to 40% of the text that is 70% contained has Jaccard 0.25.
+    assert candidate_probability(0.25, 64, 2) > 0.98
+    # Unrelated stories (Jaccard below 0.01) rarely meet.
+    assert candidate_probability(0.01, 64, 2) < 0.01
+
+
+# --- the cluster decision ----------------------------------------------------------------------
+
+T0 = datetime(2024, 6, 10, 8, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later"),
+    [
+        (FirstSeen.of("z", T0 + timedelta(days=3), False), FirstSeen.of("a", T0, True)),
+        (FirstSeen.of("z", T0, True), FirstSeen.of("a", T0 + timedelta(seconds=1), True)),
+        (FirstSeen.of("a", T0, True), FirstSeen.of("b", T0, True)),
+        (FirstSeen.of("z", T0 + timedelta(days=900), True), FirstSeen.of("a", None, True)),
+        (FirstSeen.of("z", None, False), FirstSeen.of("a", T0, True)),
+        (FirstSeen.of("a", None, True), FirstSeen.of("b", None, True)),
+    ],
+)
+def test_first_seen_order(earlier: FirstSeen, later: FirstSeen) -> None:
+    assert earlier < later
+
+
+def members(*spec: tuple[str, bool]) -> list[FirstSeen]:
+    return [
+        FirstSeen.of(key, T0 + timedelta(minutes=n), this_run)
+        for n, (key, this_run) in enumerate(spec)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bucket", "cap", "pairs"),
+    [
+        (members(("a", True)), 50, set()),
+        (members(("s1", False), ("s2", False)), 50, set()),  # settled in an earlier run
+        (members(("s1", False), ("a", True)), 50, {("s1", "a")}),
+        (members(("a", True), ("b", True), ("c", True)), 50, {("a", "b"), ("a", "c"), ("b", "c")}),
+        (
+            members(("s", False), ("a", True), ("b", True), ("c", True)),
+            2,
+            {("s", "a"), ("s", "b"), ("a", "b"), ("s", "c"), ("a", "c")},
+        ),
+        (
+            list(reversed(members(("s", False), ("a", True), ("b", True)))),
+            1,
+            {("s", "a"), ("s", "b")},
+        ),
+    ],
+)
+def test_bucket_pairs(bucket: list[FirstSeen], cap: int, pairs: set[tuple[str, str]]) -> None:
+    found = list(bucket_pairs(bucket, cap))
+    assert set(found) == pairs and len(found) == len(pairs)
+
+
+@pytest.mark.parametrize(
+    ("near", "decision"),
+    [
+        ([], ("x", False)),
+        ([signed("b", "b", published_at=T0)], ("b", True)),
+        (
+            [signed("b", "b", published_at=T0), signed("a", "a", published_at=T0 + timedelta(1))],
+            ("b", True),
+        ),
+        # An earlier run's article wins over this run's, and brings its stored cluster.
+        (
+            [
+                signed("b", "b", published_at=T0),
+                signed("s", "s", this_run=False, cluster="root", published_at=T0 + timedelta(2)),
+            ],
+            ("root", True),
+        ),
+        ([signed("c", "c", published_at=None), signed("d", "d", published_at=T0)], ("d", True)),
+    ],
+)
+def test_decide_cluster(near: list[Signed], decision: tuple[str, bool]) -> None:
+    result = decide_cluster("x", near)
+    assert (result.cluster_id, result.is_duplicate) == decision
+
+
+@pytest.mark.parametrize("kind", sorted(COPIES))
+def test_edited_copies_are_near_duplicates(kind: str) -> None:
+    assert is_near_duplicate(signed("wire", text(WIRE)), signed("copy", COPIES[kind]), 0.7)
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        (text(REPORT_A), text(REPORT_B)),  # the same summit and statement, each outlet's own piece
+        (text(WIRE), text(HARBOUR)),
+        (text(WIRE), text([*WIRE[:1], *HARBOUR])),  # one paragraph in common
+    ],
+)
+def test_different_stories_are_not(left: str, right: str) -> None:
+    assert not is_near_duplicate(signed("l", left), signed("r", right), 0.7)
+
+
+def test_the_shared_statement_is_a_large_part_of_each_report() -> None:
+    # The case is hard: plain containment of the statement alone is high in both.
+    a, b, s = (set(shingle_hashes(t).tolist()) for t in (text(REPORT_A), text(REPORT_B), STATEMENT))
+    assert len(a & b) / min(len(a), len(b)) > 0.35
+    assert len(s & a) / len(s) > 0.95
+
+
+def test_horizon_partitions() -> None:
+    days = horizon_partitions(date(2024, 3, 1), 2)
+    assert days == ["2024-02-28", "2024-02-29", "2024-03-01", "2024-03-02", "2024-03-03"]
+    assert horizon_partitions(date(2024, 3, 1), 0)[0] == "2024-03-01"
+
+
+# --- config ------------------------------------------------------------------------------------
+
+SOURCES = [{"name": "wire", "type": "rss", "url": "https://example.org/rss.xml"}]
+
+
+def test_near_duplicate_settings_defaults_and_values(tmp_path: Path) -> None:
+    assert parse_config({"sources": SOURCES}, "c.yaml", tmp_path).near_duplicates == (
+        NearDuplicateSettings(0.7, 7, 128, 2, 10, 50)
+    )
+    given_values = {
+        "threshold": 0.8,
+        "horizon_days": 3,
+        "num_perm": 64,
+        "rows_per_band": 4,
+        "min_shingles": 20,
+        "max_bucket": 10,
+    }
+    config = parse_config({"sources": SOURCES, "near_duplicates": given_values}, "c.yaml", tmp_path)
+    assert config.near_duplicates == NearDuplicateSettings(0.8, 3, 64, 4, 20, 10)
+    empty = parse_config({"sources": SOURCES, "near_duplicates": None}, "c.yaml", tmp_path)
+    assert empty.near_duplicates == NearDuplicateSettings()
+
+
+@pytest.mark.parametrize(
+    ("section", "path", "message"),
+    [
+        ("yes", "near_duplicates", "must be a mapping"),
+        ({"treshold": 0.7}, "near_duplicates.treshold", "unknown key"),
+        ({"threshold": 1.5}, "near_duplicates.threshold", "from 0.01 to 1"),
+        ({"threshold": 0}, "near_duplicates.threshold", "number >= 0.01"),
+        ({"threshold": "high"}, "near_duplicates.threshold", "number >= 0.01"),
+        ({"horizon_days": -1}, "near_duplicates.horizon_days", "whole number from 0"),
+        ({"horizon_days": 7.5}, "near_duplicates.horizon_days", "whole number"),
+        ({"horizon_days": True}, "near_duplicates.horizon_days", "whole number"),
+        ({"num_perm": 8}, "near_duplicates.num_perm", "whole number from 16 to 1024"),
+        ({"num_perm": 64, "rows_per_band": 65}, "near_duplicates.rows_per_band", "1 to 64"),
+        ({"min_shingles": 0}, "near_duplicates.min_shingles", "whole number from 1"),
+        ({"max_bucket": "50"}, "near_duplicates.max_bucket", "whole number from 1"),
+    ],
+)
+def test_near_duplicate_settings_errors(
+    tmp_path: Path, section: Any, path: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"sources": SOURCES, "near_duplicates": section}, "c.yaml", tmp_path)
+    assert info.value.path == path
+    assert message in info.value.message
+
+
+# --- the stage on a TestPipeline ---------------------------------------------------------------
+
+NOW = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)
+
+
+def article(name: str, body: str, published: datetime | None, **fields: Any) -> Article:
+    key = article_id(f"https://news.example/{name}")
+    return Article(
+        article_id=key,
+        source="test",
+        url=f"https://news.example/{name}",
+        title=name,
+        text=body,
+        published_at=published,
+        ingested_at=NOW,
+        cluster_id=key,
+        **fields,
+    )
+
+
+def stored(name: str, body: str, published: datetime, cluster: Article | None = None) -> Article:
+    """An article as an earlier run committed it, signature included."""
+    shingles = shingle_hashes(body)
+    new = article(name, body, published)
+    return Article(
+        **{
+            **new.__dict__,
+            "cluster_id": cluster.article_id if cluster else new.article_id,
+            "is_duplicate": cluster is not None,
+            "minhash": encode_signature(signature(shingles)),
+            "shingle_count": len(shingles),
+        }
+    )
+
+
+def write_stored(root: Path, articles: list[Article]) -> None:
+    for a in articles:
+        folder = root / "articles" / f"dt={a.partition_date}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"part-{a.article_id}.parquet").write_bytes(encode_parquet([a]))
+
+
+S_WIRE = stored("s-wire", text(WIRE), NOW - timedelta(days=1))
+S_COPY = stored("s-copy", COPIES["truncated to 45%"], NOW - timedelta(hours=20), cluster=S_WIRE)
+S_OLD = stored("s-old", text(HARBOUR), NOW - timedelta(days=30))
+NEW = [
+    article("copy-of-wire", COPIES["dropped paragraph"], NOW - timedelta(hours=3)),
+    article("copy-of-old", text([*HARBOUR, BOILERPLATE]), NOW - timedelta(hours=3)),
+    article("report-a", text(REPORT_A), NOW - timedelta(hours=2)),
+    article("report-b", text(REPORT_B), NOW - timedelta(hours=2)),
+    article("report-a-copy", text([BYLINE, *REPORT_A]), NOW - timedelta(hours=1)),
+    article("short-1", "Live updates to follow.", NOW - timedelta(hours=1)),
+    article("short-2", "Live updates to follow.", NOW - timedelta(minutes=30)),
+    article("empty", "", None),
+]
+ID = {a.title: a.article_id for a in [S_WIRE, S_COPY, S_OLD, *NEW]}
+EXPECTED = [
+    (ID["copy-of-wire"], ID["s-wire"], True),  # joins the earlier run's cluster
+    (ID["copy-of-old"], ID["copy-of-old"], False),  # its original is past the horizon
+    (ID["report-a"], ID["report-a"], False),
+    (ID["report-b"], ID["report-b"], False),
+    (ID["report-a-copy"], ID["report-a"], True),  # a copy within the run
+    (ID["short-1"], ID["short-1"], False),  # too short to compare
+    (ID["short-2"], ID["short-2"], False),
+    (ID["empty"], ID["empty"], False),
+]
+
+
+def cluster_of(a: Article) -> tuple[str, str, bool]:
+    return a.article_id, a.cluster_id, a.is_duplicate
+
+
+def signature_shape(a: Article) -> tuple[str, int, bool]:
+    return a.article_id, len(a.minhash), a.shingle_count > 0
+
+
+@pytest.mark.parametrize("order", ["as given", "reversed"])
+def test_cluster_stage(tmp_path: Path, order: str) -> None:
+    write_stored(tmp_path, [S_WIRE, S_COPY, S_OLD])
+    # A file written before signatures were stored is skipped, not an error.
+    legacy = tmp_path / "articles" / f"dt={S_WIRE.partition_date}" / "part-legacy.parquet"
+    pq.write_table(pa.table({"article_id": ["0" * 32], "text": [text(WIRE)]}), legacy)
+    inputs = NEW if order == "as given" else list(reversed(NEW))
+    with test_pipeline.TestPipeline() as p:
+        out = (
+            p
+            | beam.Create(inputs)
+            | ClusterNearDuplicates(str(tmp_path), NearDuplicateSettings(), now=NOW)
+        )
+        assert_that(out | "Clusters" >> beam.Map(cluster_of), equal_to(EXPECTED))
+        assert_that(
+            out | "Signatures" >> beam.Map(signature_shape),
+            equal_to(
+                [(a.article_id, 0 if a.title == "empty" else 512, a.title != "empty") for a in NEW]
+            ),
+            label="SignaturesSet",
+        )
+
+
+def test_cluster_stage_with_a_short_horizon_forgets_yesterday(tmp_path: Path) -> None:
+    write_stored(tmp_path, [S_WIRE])
+    settings = NearDuplicateSettings(horizon_days=0)
+    with test_pipeline.TestPipeline() as p:
+        out = p | beam.Create(NEW[:1]) | ClusterNearDuplicates(str(tmp_path), settings, now=NOW)
+        assert_that(
+            out | beam.Map(cluster_of), equal_to([(NEW[0].article_id, NEW[0].article_id, False)])
+        )
+
+
+# --- end to end, through the command line ------------------------------------------------------
+
+
+def rss(items: list[dict[str, Any]]) -> str:
+    entries = "".join(
+        f"<item><title>{html.escape(i['title'])}</title><link>{i['link']}</link>"
+        f"<guid>{i['link']}</guid><pubDate>{i['published']:%a, %d %b %Y %H:%M:%S} GMT</pubDate>"
+        f"<description>{html.escape(''.join(f'<p>{p}</p>' for p in i['paragraphs']))}</description>"
+        "</item>"
+        for i in items
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        f"<title>test</title><link>https://example.org/</link><description>t</description>{entries}"
+        "</channel></rss>"
+    )
+
+
+def item(site: str, slug: str, title: str, paragraphs: list[str], published: datetime) -> dict:
+    return {
+        "title": title,
+        "link": f"https://{site}.example/{slug}",
+        "paragraphs": paragraphs,
+        "published": published,
+    }
+
+
+def write_run(tmp_path: Path, name: str, feeds: dict[str, list[dict]], out: Path) -> Path:
+    lines = ["sources:"]
+    for feed, items in feeds.items():
+        path = tmp_path / f"{feed}.xml"
+        path.write_text(rss(items), "utf-8")
+        lines += [f"  - name: {feed}", "    type: rss", f"    url: {path}"]
+    lines += [f"output: {out}", "alerts:", "  - type: file"]
+    config = tmp_path / f"{name}.yaml"
+    config.write_text("\n".join(lines) + "\n", "utf-8")
+    return config
+
+
+def clusters(out: Path) -> dict[str, tuple[str, bool]]:
+    rows = read_articles(out).to_pylist()
+    by_url = {r["url"]: r["article_id"] for r in rows}
+    name = {v: k for k, v in by_url.items()}
+    return {r["url"]: (name[r["cluster_id"]], r["is_duplicate"]) for r in rows}
+
+
+@pytest.mark.slow
+def test_copies_cluster_across_runs_and_alert_once(tmp_path: Path) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    wire = item(
+        "wire",
+        "nk-shells",
+        "North Korea sent shells and missiles to Russia, Seoul says",
+        WIRE,
+        now - timedelta(hours=6),
+    )
+    site_copy = item(
+        "site",
+        "news/seoul-arms",
+        "Seoul: Pyongyang arming Moscow",
+        [first_words(WIRE, 0.6), BOILERPLATE],
+        now - timedelta(hours=5),
+    )
+    report_a = item(
+        "wire",
+        "eu-climate",
+        "EU leaders agree 2040 climate goal",
+        REPORT_A,
+        now - timedelta(hours=4),
+    )
+    report_b = item(
+        "site",
+        "news/summit-inside",
+        "Inside the all-night climate summit",
+        REPORT_B,
+        now - timedelta(hours=3),
+    )
+    late_copy = item(
+        "site",
+        "news/seoul-arms-update",
+        "UPDATED: North Korea arms shipments to Russia",
+        [BYLINE, *WIRE[:4], *WIRE[5:]],
+        now - timedelta(hours=1),
+    )
+    out = tmp_path / "data"
+    first = write_run(
+        tmp_path, "run1", {"wire": [wire, report_a], "site": [site_copy, report_b]}, out
+    )
+    assert main(["run", "--config", str(first)]) == 0
+    W = wire["link"]
+    assert clusters(out) == {
+        W: (W, False),
+        site_copy["link"]: (W, True),
+        report_a["link"]: (report_a["link"], False),
+        report_b["link"]: (report_b["link"], False),
+    }
+    alerts = read_jsonl(out, "alerts")
+    arms = [a for a in alerts if a["topic"] == "dprk-russia-arms"]
+    ids = {r["url"]: r["article_id"] for r in read_articles(out).to_pylist()}
+    assert [(a["url"], a["cluster_id"]) for a in arms] == [(W, ids[W])]
+
+    # A later run: the late copy joins the first run's cluster and raises nothing, though
+    # it matches the watched topic as well as the wire story does.
+    second = write_run(
+        tmp_path, "run2", {"wire": [wire, report_a], "site": [site_copy, report_b, late_copy]}, out
+    )
+    assert main(["run", "--config", str(second)]) == 0
+    sequential = clusters(out)
+    assert sequential[late_copy["link"]] == (W, True)
+    assert len(sequential) == 5
+    assert read_jsonl(out, "alerts") == alerts
+    row = next(r for r in read_articles(out).to_pylist() if r["url"] == late_copy["link"])
+    assert "dprk-russia-arms" in {t["id"] for t in row["topics"]}
+    assert len(row["minhash"]) == 512 and row["shingle_count"] > 200
+
+    # All five in one run on two worker processes: the same clusters.
+    together = tmp_path / "together"
+    third = write_run(
+        tmp_path,
+        "run3",
+        {"wire": [wire, report_a], "site": [site_copy, report_b, late_copy]},
+        together,
+    )
+    assert (
+        main(
+            [
+                "run",
+                "--config",
+                str(third),
+                "--direct_running_mode=multi_processing",
+                "--direct_num_workers=2",
+            ]
+        )
+        == 0
+    )
+    assert clusters(together) == sequential
+    assert [(a["topic"], a["url"]) for a in read_jsonl(together, "alerts")] == [
+        (a["topic"], a["url"]) for a in alerts
+    ]
