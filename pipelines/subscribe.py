@@ -46,8 +46,13 @@ def follow_kafka(
     from_beginning: bool = False,
     poll_s: float = 0.5,
     should_stop: Callable[[], bool] = lambda: False,
+    on_ready: Callable[[], None] = lambda: None,
 ) -> Iterator[dict[str, Any]]:
-    """Alerts from the Kafka alert topic, as they arrive, until ``should_stop()``."""
+    """Alerts from the Kafka alert topic, as they arrive, until ``should_stop()``.
+
+    ``on_ready`` is called once the starting positions are fixed: every alert sent after
+    that is delivered.
+    """
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
     from kafka.structs import OffsetAndMetadata
@@ -77,6 +82,9 @@ def follow_kafka(
                         consumer.seek_to_beginning(tp)
                     else:
                         consumer.seek_to_end(tp)
+                    consumer.position(tp)  # resolve the seek now, not at the first poll
+            if first_look:
+                on_ready()
             first_look = False
             if not assigned:
                 time.sleep(poll_s)
@@ -103,6 +111,7 @@ def follow_directory(
     cursor: Path | None = None,
     poll_s: float = 1.0,
     should_stop: Callable[[], bool] = lambda: False,
+    on_ready: Callable[[], None] = lambda: None,
 ) -> Iterator[dict[str, Any]]:
     """Alerts from the file sink (``<out>/alerts``), each committed file read once.
 
@@ -115,6 +124,7 @@ def follow_directory(
         done = set(json.loads(cursor.read_text("utf-8")))
     elif not from_beginning:
         done = {str(p.relative_to(root)) for p in _alert_files(root)}
+    on_ready()
     while not should_stop():
         fresh = [p for p in _alert_files(root) if str(p.relative_to(root)) not in done]
         for path in fresh:

@@ -185,12 +185,21 @@ class Subscriber:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self.lines: queue.Queue[str] = queue.Queue()
+        self.ready = threading.Event()
         threading.Thread(target=self._collect, daemon=True).start()
+        threading.Thread(target=self._watch_stderr, daemon=True).start()
+        assert self.ready.wait(timeout=60), "the subscriber never said it was following"
 
     def _collect(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self.lines.put(line.rstrip("\n"))
+
+    def _watch_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            if line.startswith("newswatch: following"):
+                self.ready.set()
 
     def read(self, count: int, timeout_s: float = 30) -> list[str]:
         lines = []
@@ -217,8 +226,7 @@ def test_alerts_subscribe_over_kafka_filters_and_resumes_a_group(
     config = kafka_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
     common = ["--bootstrap", broker.bootstrap, "--alerts-topic", alerts_topic, "--format", "json"]
 
-    follower = Subscriber(*common, "--topic", "dprk-russia-arms")
-    time.sleep(2)  # following from the end: only alerts raised from now on
+    follower = Subscriber(*common, "--topic", "dprk-russia-arms")  # from now on
     produce(broker.bootstrap, topic, [arms_story(0), filler_story(1, seed=12)])
     assert main(["run", "--config", str(config)]) == 0
     [line] = follower.read(1)
