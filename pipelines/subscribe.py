@@ -55,7 +55,6 @@ def follow_kafka(
     """
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
-    from kafka.structs import OffsetAndMetadata
 
     try:
         consumer = KafkaConsumer(
@@ -64,6 +63,7 @@ def follow_kafka(
     except KafkaError as err:
         raise KafkaUnavailable(f"cannot reach Kafka at {connection.describe()}: {err}") from None
     assigned: set[Any] = set()
+    delivered: dict[Any, int] = {}
     first_look = True
     try:
         while not should_stop():
@@ -93,15 +93,28 @@ def follow_kafka(
             for tp in sorted(batches, key=lambda t: t.partition):
                 for record in batches[tp]:
                     try:
-                        yield json.loads(record.value)
+                        alert = json.loads(record.value)
                     except ValueError:
-                        continue
-            if group and batches:
-                consumer.commit(
-                    {tp: OffsetAndMetadata(consumer.position(tp), "", -1) for tp in batches}
-                )
+                        alert = None
+                    if alert is not None:
+                        yield alert
+                    # Reached only once the caller has taken the alert: a Ctrl-C while it
+                    # prints leaves this one to be delivered again, never lost.
+                    delivered[tp] = record.offset + 1
+            if group:
+                _commit(consumer, delivered)
     finally:
+        if group:
+            _commit(consumer, delivered)
         consumer.close(autocommit=False)
+
+
+def _commit(consumer: Any, delivered: dict[Any, int]) -> None:
+    from kafka.structs import OffsetAndMetadata
+
+    if delivered:
+        consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in delivered.items()})
+        delivered.clear()
 
 
 def follow_directory(
