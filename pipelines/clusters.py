@@ -255,6 +255,9 @@ class ClusterNearDuplicates(beam.PTransform):
             | "BandKeys" >> beam.ParDo(_BandKeysFn(settings.rows_per_band))
             | "GroupByBand" >> beam.GroupByKey()
             | "CandidatePairs" >> beam.ParDo(_CandidatePairsFn(settings.max_bucket))
+            # A pair meets once per band it shares (up to every band for a syndicated
+            # story); combining before the shuffle keeps one.
+            | "DistinctPairs" >> beam.Distinct()
         )
         earlier = (
             {SIGNED: signatures, LATER: pairs}
