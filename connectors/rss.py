@@ -41,7 +41,15 @@ from newswatch.connectors.http_fetch import (
 )
 from newswatch.schemas import RawArticle, Rejection
 
-__all__ = ["FeedReport", "FeedRequest", "FetchResult", "ParsedFeed", "ReadFromRss", "parse_feed"]
+__all__ = [
+    "FeedReport",
+    "FeedRequest",
+    "FetchResult",
+    "ParsedFeed",
+    "ReadFromRss",
+    "parse_feed",
+    "read_feed",
+]
 
 _LOG = logging.getLogger(__name__)
 _REPORTS = "reports"
@@ -297,6 +305,28 @@ def feed_report(
     )
 
 
+def read_feed(feed: FeedRequest, **fetch_options: Any) -> tuple[FeedReport, ParsedFeed | None]:
+    """Fetch (conditionally) and parse one feed: its report, and the parse when there was a body.
+
+    ``fetch_options`` are ``fetch_feed``'s keyword arguments (timeout_s, max_bytes, ...).
+    """
+    fetched_at = datetime.now(UTC)
+    fetched = fetch_feed(
+        feed.url, etag=feed.etag, last_modified=feed.last_modified, **fetch_options
+    )
+    parsed = None
+    if fetched.status == "ok" and fetched.body is not None:
+        parsed = parse_feed(
+            feed.source,
+            redact_url(feed.url),
+            fetched.body,
+            fetched_at,
+            fetched.content_type,
+            base_url=fetched.final_url,
+        )
+    return feed_report(feed, fetched, parsed, fetched_at), parsed
+
+
 class _FetchFeedFn(beam.DoFn):
     """Fetch and parse one feed: articles on the main output, plus reports and rejections."""
 
@@ -330,21 +360,7 @@ class _FetchFeedFn(beam.DoFn):
         }
 
     def process(self, feed: FeedRequest) -> Iterator[Any]:
-        fetched_at = datetime.now(UTC)
-        fetched = fetch_feed(
-            feed.url, etag=feed.etag, last_modified=feed.last_modified, **self._fetch_options
-        )
-        parsed = None
-        if fetched.status == "ok" and fetched.body is not None:
-            parsed = parse_feed(
-                feed.source,
-                redact_url(feed.url),
-                fetched.body,
-                fetched_at,
-                fetched.content_type,
-                base_url=fetched.final_url,
-            )
-        report = feed_report(feed, fetched, parsed, fetched_at)
+        report, parsed = read_feed(feed, **self._fetch_options)
         self._counters[f"feeds_{report.status}"].inc()
         if report.status == "failed":
             _LOG.warning("feed %s (%s) failed: %s", report.source, report.url, report.error)

@@ -27,7 +27,9 @@ from newswatch.connectors.kafka import (
 )
 from newswatch.connectors.rss import FeedRequest, ReadFromRss
 from newswatch.pipelines.alerts import RaiseAlerts
+from newswatch.pipelines.alerts_stream import RaiseAlertsStreaming
 from newswatch.pipelines.clusters import ClusterNearDuplicates
+from newswatch.pipelines.clusters_stream import ClusterNearDuplicatesStreaming
 from newswatch.pipelines.commit import (
     CommitRun,
     CommitTargets,
@@ -39,6 +41,7 @@ from newswatch.pipelines.commit import (
 )
 from newswatch.pipelines.config import Config, KafkaAlerts
 from newswatch.pipelines.dedupe import DropSeen
+from newswatch.pipelines.dedupe_stream import DropSeenStreaming
 from newswatch.pipelines.enrich import ExtractEntities, MatchTopics
 from newswatch.pipelines.normalize import Normalize
 
@@ -138,22 +141,49 @@ def read_sources(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> dict
     }
 
 
+def analyse_articles(
+    raw: beam.PCollection, config: Config, now: datetime, *, streaming: bool = False
+) -> dict[str, beam.PCollection]:
+    """The stage chain of ``newswatch run`` and ``newswatch stream``: raw items to stored
+    articles, the alerts they raise, and the items normalization rejected.
+
+    ``streaming`` picks the unbounded form of the three stages that consult committed state
+    (exact dedupe, near-duplicates, alerts): in batch each is a join with the dataset, which
+    never fires on an unbounded input. ``now`` fixes the near-duplicate horizon of a batch run.
+    """
+    normalized = raw | "Normalize" >> Normalize(config.normalize)
+    refresh_s = config.stream.state_refresh_s
+    if streaming:
+        new = normalized["articles"] | "DropSeen" >> DropSeenStreaming(config.output, refresh_s)
+        new = new | "ClusterNearDuplicates" >> ClusterNearDuplicatesStreaming(
+            config.output, config.near_duplicates
+        )
+    else:
+        new = normalized["articles"] | "DropSeen" >> DropSeen(config.output)
+        new = new | "ClusterNearDuplicates" >> ClusterNearDuplicates(
+            config.output, config.near_duplicates, now
+        )
+    analysed = new | "ExtractEntities" >> ExtractEntities(config.nlp, config.aliases, config.topics)
+    articles = analysed | "MatchTopics" >> MatchTopics(config.topics)
+    if streaming:
+        raise_alerts: beam.PTransform = RaiseAlertsStreaming(
+            config.topics, config.output, refresh_s
+        )
+    else:
+        raise_alerts = RaiseAlerts(config.topics, config.output)
+    alerts = articles | "RaiseAlerts" >> raise_alerts
+    return {"articles": articles, "alerts": alerts, "rejected": normalized["rejected"]}
+
+
 def build(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> None:
     """The whole bounded graph, stage by stage."""
     layout = OutputLayout(config.output, plan.run_id)
     sources = read_sources(pipeline, config, plan)
-    normalized = sources["articles"] | "Normalize" >> Normalize(config.normalize)
-    new = normalized["articles"] | "DropSeen" >> DropSeen(config.output)
-    new = new | "ClusterNearDuplicates" >> ClusterNearDuplicates(
-        config.output, config.near_duplicates, plan.started_at
-    )
-    analysed = new | "ExtractEntities" >> ExtractEntities(config.nlp, config.aliases, config.topics)
-    articles = analysed | "MatchTopics" >> MatchTopics(config.topics)
-    alerts = articles | "RaiseAlerts" >> RaiseAlerts(config.topics, config.output)
-    rejected = (sources["rejected"], normalized["rejected"]) | "AllRejections" >> beam.Flatten()
+    stages = analyse_articles(sources["articles"], config, plan.started_at)
+    rejected = (sources["rejected"], stages["rejected"]) | "AllRejections" >> beam.Flatten()
     to_commit = (
-        articles | "WriteArticles" >> WriteArticles(layout),
-        alerts | "WriteAlertLog" >> WriteAlertLog(layout),
+        stages["articles"] | "WriteArticles" >> WriteArticles(layout),
+        stages["alerts"] | "WriteAlertLog" >> WriteAlertLog(layout),
         rejected | "WriteRejected" >> WriteRejected(layout),
         sources["reports"],
     ) | "ToCommit" >> beam.Flatten()

@@ -1,25 +1,51 @@
 """The ``newswatch`` command line.
 
-    newswatch run [--config FILE] [--out DIR] [BEAM_OPTIONS...]
+    newswatch run [--config FILE] [--out DIR] [--lock-ttl SECONDS] [--log-format text|json]
+                  [BEAM_OPTIONS...]
+    newswatch stream [--config FILE] [--out DIR] [--window SECONDS] [--status-interval SECONDS]
+                     [BEAM_OPTIONS...]
     newswatch broker [--port 9092]
     newswatch alerts subscribe [--topic ID ...] [--bootstrap HOST:PORT | --dir DIR]
                                [--from-beginning] [--format text|json] [--group NAME]
 
-Exit codes, for schedulers: 0 success, 2 configuration error, 3 every source failed,
-4 the run failed while writing or committing its output.
+Exit codes of ``newswatch run``, for schedulers:
+
+    0   success (including "nothing new")
+    2   configuration error: fix the config or the command line; retrying will not help
+    3   every source failed (no feed answered)
+    4   the run failed while reading, writing or committing its output
+    75  another run holds the output folder's run lock (EX_TEMPFAIL): nothing was done,
+        try again at the next scheduled time; the message names the holder and its expiry
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: Beam is slow to import
+    from newswatch.pipelines.lock import RunLock
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_ALL_SOURCES_FAILED = 3
 EXIT_RUN_FAILED = 4
+# EX_TEMPFAIL from sysexits.h: a temporary condition, try again later.
+EXIT_LOCK_HELD = 75
+
+# A killed run's lock blocks the runs after it for at most this long; a live run never
+# loses its lock to it, as it refreshes the expiry every third of this.
+DEFAULT_LOCK_TTL_S = 30 * 60.0
 
 # Beam logs a warning at import about optional Google Cloud clients we do not use.
 _QUIET_MESSAGES = ("apitools not found",)
@@ -30,16 +56,44 @@ class _DropNoise(logging.Filter):
         return not str(record.msg).startswith(_QUIET_MESSAGES)
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_DropNoise())
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, message[, exception]."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _configure_logging(verbose: bool, log_format: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonLinesFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+    for installed in logging.getLogger().handlers:
+        installed.addFilter(_DropNoise())
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; ``parse_known_args`` leaves Beam options of ``run`` aside."""
     parser = argparse.ArgumentParser(prog="newswatch", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
@@ -51,6 +105,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="YAML config file (default: bundled sample feeds)")
     run.add_argument("--out", help="output folder or filesystem URL (overrides `output`)")
     run.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    run.add_argument(
+        "--lock-ttl",
+        type=_positive_seconds,
+        default=DEFAULT_LOCK_TTL_S,
+        metavar="SECONDS",
+        help="a run lock not refreshed for this long was left by a killed run and is taken "
+        f"over (default {DEFAULT_LOCK_TTL_S:g}; a live run refreshes it every third of this)",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines on stderr: text, or JSON objects (time, level, logger, message)",
+    )
+
+    _add_stream_parser(commands)
 
     broker = commands.add_parser(
         "broker", help="start a local Kafka-protocol broker for development (in memory)"
@@ -92,13 +162,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, beam_args = _parser().parse_known_args(argv)
-    _configure_logging(getattr(args, "verbose", False))
-    if beam_args and args.command != "run":
+    args, beam_args = build_parser().parse_known_args(argv)
+    _configure_logging(getattr(args, "verbose", False), getattr(args, "log_format", "text"))
+    if beam_args and args.command not in ("run", "stream"):
         print(f"newswatch: unknown arguments: {' '.join(beam_args)}", file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "run":
         return _run(args, beam_args)
+    if args.command == "stream":
+        return _stream(args, beam_args)
     if args.command == "broker":
         return _broker(args)
     return _subscribe(args)
@@ -123,6 +195,14 @@ def _broker(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
+def _announce(what: str, from_beginning: bool) -> Callable[[], None]:
+    def announce() -> None:
+        start = "from the oldest alert" if from_beginning else "from now on"
+        print(f"newswatch: {what}, {start} (Ctrl-C stops)", file=sys.stderr, flush=True)
+
+    return announce
+
+
 def _subscribe(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -135,6 +215,11 @@ def _subscribe(args: argparse.Namespace) -> int:
     )
 
     wanted = AlertFilter(frozenset(args.topic))
+    # Ctrl-C and SIGTERM end the loop at its next turn, after the alerts already printed
+    # are recorded for --group: none is lost, none is printed twice.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     if args.dir:
         if not Path(args.dir).is_dir():
             print(f"newswatch: no alerts folder at {args.dir}", file=sys.stderr)
@@ -144,18 +229,29 @@ def _subscribe(args: argparse.Namespace) -> int:
             if args.group
             else None
         )
-        alerts = follow_directory(args.dir, from_beginning=args.from_beginning, cursor=cursor)
+        alerts = follow_directory(
+            args.dir,
+            from_beginning=args.from_beginning,
+            cursor=cursor,
+            on_ready=_announce(f"following alerts in {args.dir}", args.from_beginning),
+            should_stop=stop.is_set,
+        )
     else:
         connection = KafkaConnection(bootstrap_servers=tuple(args.bootstrap.split(",")))
         alerts = follow_kafka(
-            connection, args.alerts_topic, group=args.group, from_beginning=args.from_beginning
+            connection,
+            args.alerts_topic,
+            group=args.group,
+            from_beginning=args.from_beginning,
+            on_ready=_announce(
+                f"following {args.alerts_topic} on {args.bootstrap}", args.from_beginning
+            ),
+            should_stop=stop.is_set,
         )
     try:
         for alert in alerts:
             if wanted.accepts(alert):
                 print(format_alert(alert, args.format), flush=True)
-    except KeyboardInterrupt:
-        return EXIT_OK
     except KafkaUnavailable as err:
         print(f"newswatch: {err}", file=sys.stderr)
         return EXIT_RUN_FAILED
@@ -175,23 +271,197 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
             config = dataclasses.replace(config, output=resolve_output(args.out, None))
         resolve_model(config.nlp.model)
     except (ConfigError, ModelNotInstalled) as err:
-        print(f"newswatch: config error: {err}", file=sys.stderr)
+        _say(args, logging.ERROR, f"config error: {err}")
         return EXIT_CONFIG
 
     from newswatch.pipelines.batch import run
+    from newswatch.pipelines.lock import LockHeld, RunLock
     from newswatch.pipelines.summary import feed_counts, format_summary
 
+    # The lock is taken before run() recovers interrupted commits and deletes staging
+    # folders: that clean-up is only safe while no other run is writing.
     try:
-        outcome = run(config, beam_args)
-    except Exception as err:  # noqa: BLE001 - the run's one-line reason; details in the log
-        logging.getLogger(__name__).debug("run failed", exc_info=True)
-        print(f"newswatch: run failed: {_one_line(err)}", file=sys.stderr)
-        return EXIT_RUN_FAILED
+        lock = RunLock(config.output, ttl_s=args.lock_ttl)
+    except ValueError as err:  # no Beam filesystem for the scheme: a missing extra
+        _say(args, logging.ERROR, f"config error: output {config.output}: {err}")
+        return EXIT_CONFIG
+    with _released_on_sigterm(args, lock):
+        try:
+            lock.acquire()
+        except LockHeld as err:
+            _say(args, logging.WARNING, f"{err}; nothing done, try again later")
+            return EXIT_LOCK_HELD
+        except OSError as err:
+            _say(args, logging.ERROR, f"cannot take the run lock {lock.path}: {_one_line(err)}")
+            return EXIT_RUN_FAILED
+        try:
+            try:
+                outcome = run(config, beam_args)
+            finally:
+                lock.release()
+        except Exception as err:  # noqa: BLE001 - the run's one-line reason; details in the log
+            logging.getLogger(__name__).debug("run failed", exc_info=True)
+            _say(args, logging.ERROR, f"run failed: {_one_line(err)}")
+            return EXIT_RUN_FAILED
     print(format_summary(outcome))
     ok, failed = feed_counts(outcome.report)
     if failed and not ok:
         return EXIT_ALL_SOURCES_FAILED
     return EXIT_OK
+
+
+def _add_stream_parser(commands: argparse._SubParsersAction) -> None:
+    stream = commands.add_parser(
+        "stream",
+        help="run continuously: alerts as articles arrive, Parquet committed per window",
+        description="Poll every source without end: alerts are sent as each article is "
+        "processed; articles, the alert log and Kafka offsets are committed once per window. "
+        "SIGTERM or Ctrl-C commits the open window and stops. Arguments not listed here are "
+        "Beam pipeline options (it runs on the DirectRunner).",
+    )
+    stream.add_argument("--config", help="YAML config file (default: bundled sample feeds)")
+    stream.add_argument("--out", help="output folder or filesystem URL (overrides `output`)")
+    stream.add_argument(
+        "--window", type=_positive_seconds, metavar="SECONDS", help="overrides stream.window"
+    )
+    stream.add_argument(
+        "--status-interval",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="overrides stream.status_interval",
+    )
+    stream.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    stream.add_argument(
+        "--lock-ttl",
+        type=_positive_seconds,
+        default=DEFAULT_LOCK_TTL_S,
+        metavar="SECONDS",
+        help=f"as for run (default {DEFAULT_LOCK_TTL_S:g}); the stream holds the lock while it runs",
+    )
+    stream.add_argument("--log-format", choices=("text", "json"), default="text")
+
+
+def _stream(args: argparse.Namespace, beam_args: list[str]) -> int:
+    import dataclasses
+    import threading
+
+    from newswatch.pipelines.config import load_config, resolve_output
+    from newswatch.pipelines.errors import ConfigError
+    from newswatch.pipelines.nlp import ModelNotInstalled, resolve_model
+
+    try:
+        config = load_config(args.config)
+        if args.out:
+            config = dataclasses.replace(config, output=resolve_output(args.out, None))
+        overrides = {}
+        if args.window:
+            overrides["window_s"] = args.window
+        if args.status_interval:
+            overrides["status_interval_s"] = args.status_interval
+        if overrides:
+            config = dataclasses.replace(
+                config, stream=dataclasses.replace(config.stream, **overrides)
+            )
+        if config.stream.tick_s > config.stream.window_s:
+            raise ConfigError(
+                args.config or "<command line>", "stream.window", "shorter than stream.tick"
+            )
+        resolve_model(config.nlp.model)
+    except (ConfigError, ModelNotInstalled) as err:
+        _say(args, logging.ERROR, f"config error: {err}")
+        return EXIT_CONFIG
+
+    from newswatch.pipelines.lock import LockHeld, RunLock
+    from newswatch.pipelines.stream import StreamNotSupported, start_stream
+
+    lock = RunLock(config.output, ttl_s=args.lock_ttl)
+    try:
+        lock.acquire()
+    except LockHeld as err:
+        _say(args, logging.WARNING, f"{err}; not started")
+        return EXIT_LOCK_HELD
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if stopping.is_set():  # a second signal: give up the drain
+            raise _Terminated(128 + signum)
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        try:
+            stream = start_stream(config, beam_args)
+        except StreamNotSupported as err:
+            _say(args, logging.ERROR, f"config error: {err}")
+            return EXIT_CONFIG
+        except Exception as err:  # noqa: BLE001 - the one-line reason; details in the log
+            logging.getLogger(__name__).debug("stream failed to start", exc_info=True)
+            _say(args, logging.ERROR, f"stream failed: {_one_line(err)}")
+            return EXIT_RUN_FAILED
+        print(
+            f"newswatch stream: {len(stream.plan.feeds)} feeds, "
+            f"{sum(len(k.starts) for k in stream.plan.kafka)} Kafka partitions; "
+            f"window {config.stream.window_s:g}s; output {config.output}",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stream.wait(0.5):
+            if stopping.is_set():
+                stream.request_stop()
+                if not stream.wait(config.stream.drain_timeout_s):
+                    _say(
+                        args,
+                        logging.WARNING,
+                        f"the open window did not commit within {config.stream.drain_timeout_s:g}s; "
+                        "it is read again at the next start",
+                    )
+                break
+        if stream.error is not None:
+            _say(args, logging.ERROR, f"stream failed: {_one_line(stream.error)}")
+            return EXIT_RUN_FAILED
+        return EXIT_OK
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        lock.release()
+
+
+def _say(args: argparse.Namespace, level: int, message: str) -> None:
+    """A one-line outcome on stderr: a JSON log line under --log-format json."""
+    if args.log_format == "json":
+        logging.getLogger("newswatch").log(level, message)
+    else:
+        print(f"newswatch: {message}", file=sys.stderr)
+
+
+class _Terminated(SystemExit):
+    pass
+
+
+@contextmanager
+def _released_on_sigterm(args: argparse.Namespace, lock: RunLock) -> Iterator[None]:
+    """SIGTERM (a scheduler's timeout or stop) releases the run lock and exits 143 at once.
+
+    Unwinding an exception through a running Beam pipeline can leave it waiting on its
+    worker threads. The run itself is safe to cut anywhere (the next run completes or
+    discards what it left); only the lock must not outlive it.
+    """
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        lock.release()
+        _say(args, logging.WARNING, f"stopped by signal {signum}; run lock released")
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _one_line(err: BaseException) -> str:

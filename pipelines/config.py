@@ -98,6 +98,19 @@ class NearDuplicateSettings:
 
 
 @dataclass(frozen=True)
+class StreamSettings:
+    """``newswatch stream`` (``pipelines/stream.py``); benchmarks/STREAMING.md has the figures."""
+
+    window_s: float = 60.0  # Parquet, alert log and offsets are committed once per window
+    status_interval_s: float = 30.0  # a one-line status on stderr this often
+    tick_s: float = 0.5  # how often Kafka is polled (and RSS feeds checked for being due)
+    # How often the committed article ids and alert keys are read again; what the stream
+    # passed is kept in memory only until such a fresh read holds it.
+    state_refresh_s: float = 3600.0
+    drain_timeout_s: float = 60.0  # after SIGTERM, how long the last window may take to commit
+
+
+@dataclass(frozen=True)
 class Config:
     file: str
     sources: tuple[Source, ...]
@@ -109,6 +122,7 @@ class Config:
     nlp: NlpSettings = NlpSettings()
     normalize: NormalizeSettings = NormalizeSettings()
     near_duplicates: NearDuplicateSettings = NearDuplicateSettings()
+    stream: StreamSettings = StreamSettings()
 
     @property
     def rss_sources(self) -> tuple[RssSource, ...]:
@@ -151,6 +165,7 @@ def parse_config(data: Any, file: str, base_dir: Path | None) -> Config:
             "nlp",
             "normalize",
             "near_duplicates",
+            "stream",
         },
     )
     http = _http_settings(r, top.get("http", {}))
@@ -181,6 +196,7 @@ def parse_config(data: Any, file: str, base_dir: Path | None) -> Config:
         nlp=_nlp_settings(r, top.get("nlp", {})),
         normalize=_normalize_settings(r, top.get("normalize", {})),
         near_duplicates=_near_duplicate_settings(r, top.get("near_duplicates", {})),
+        stream=_stream_settings(r, top.get("stream", {})),
     )
 
 
@@ -432,6 +448,32 @@ def _near_duplicate_settings(r: _Reader, raw: Any) -> NearDuplicateSettings:
             r, item.get("min_shingles", d.min_shingles), f"{path}.min_shingles", 1, 10**6
         ),
         max_bucket=_whole(r, item.get("max_bucket", d.max_bucket), f"{path}.max_bucket", 1, 10**6),
+    )
+
+
+def _stream_settings(r: _Reader, raw: Any) -> StreamSettings:
+    item = r.mapping(
+        raw, "stream", {"window", "status_interval", "tick", "state_refresh", "drain_timeout"}
+    )
+    d = StreamSettings()
+    window = r.number(item.get("window", d.window_s), "stream.window", minimum=1)
+    tick = r.number(item.get("tick", d.tick_s), "stream.tick", minimum=0.05)
+    if tick > window:
+        raise ConfigError(
+            r.file, "stream.tick", f"must not be longer than stream.window ({window:g})"
+        )
+    return StreamSettings(
+        window_s=window,
+        status_interval_s=r.number(
+            item.get("status_interval", d.status_interval_s), "stream.status_interval", minimum=1
+        ),
+        tick_s=tick,
+        state_refresh_s=r.number(
+            item.get("state_refresh", d.state_refresh_s), "stream.state_refresh", minimum=60
+        ),
+        drain_timeout_s=r.number(
+            item.get("drain_timeout", d.drain_timeout_s), "stream.drain_timeout", minimum=1
+        ),
     )
 
 

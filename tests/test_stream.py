@@ -1,0 +1,304 @@
+"""``newswatch stream`` against the real development broker: an alert while it runs, and a
+stop (SIGTERM) and restart that lose nothing and store nothing twice. Plus its pieces:
+spools, snapshots, the streaming near-duplicate index, the ``stream:`` config section.
+No timing is asserted here; latency is measured by ``benchmarks/stream_latency.py``."""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apache_beam.options.pipeline_options import StandardOptions
+from articles import arms_story, filler_story
+from kafka_tools import committed_offsets, high_watermarks, new_topic, produce, read_all
+from outputs import read_articles, read_jsonl
+
+from newswatch.connectors.spool import (
+    append_records,
+    count_spooled,
+    read_spools,
+    window_dir,
+    window_run_id,
+    window_start_us,
+)
+from newswatch.pipelines.broker import Broker
+from newswatch.pipelines.clusters_stream import SignatureIndex
+from newswatch.pipelines.config import NearDuplicateSettings, StreamSettings, parse_config
+from newswatch.pipelines.errors import ConfigError
+from newswatch.pipelines.minhash import Signed, encode_signature, shingle_hashes, signature
+from newswatch.pipelines.snapshots import Recent, StoredIds
+from newswatch.pipelines.stream import StreamNotSupported, stream_options
+
+NEWSWATCH = [sys.executable, "-m", "newswatch.pipelines.cli"]
+WAIT_S = 90.0
+
+
+def stream_config(path: Path, bootstrap: str, topic: str, out: Path, alerts_topic: str) -> Path:
+    path.write_text(
+        "\n".join(
+            [
+                "sources:",
+                "  - name: wire",
+                "    type: kafka",
+                f"    bootstrap_servers: {bootstrap}",
+                f"    topic: {topic}",
+                "    group_id: newswatch-stream-test",
+                f"output: {out}",
+                "alerts:",
+                "  - type: file",
+                "  - type: kafka",
+                f"    bootstrap_servers: {bootstrap}",
+                f"    topic: {alerts_topic}",
+                "stream:",
+                "  window: 2",
+                "  status_interval: 5",
+            ]
+        )
+        + "\n",
+        "utf-8",
+    )
+    return path
+
+
+class Lines:
+    """A subprocess's output lines, collected on a thread."""
+
+    def __init__(self, process: subprocess.Popen[str], stream: Any) -> None:
+        self.process = process
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.put(line.rstrip("\n"))
+
+    def next_line(self, timeout_s: float) -> str:
+        line = self.lines.get(timeout=timeout_s)
+        self.seen.append(line)
+        return line
+
+
+def start_stream(config: Path) -> Lines:
+    process = subprocess.Popen(
+        [*NEWSWATCH, "stream", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return Lines(process, process.stderr)
+
+
+def stop_stream(stream: Lines) -> int:
+    stream.process.send_signal(signal.SIGTERM)
+    return stream.process.wait(timeout=WAIT_S)
+
+
+def wait_for_status(stream: Lines, predicate: Any) -> str:
+    """The first status line satisfying ``predicate``; fails if the stream exits first."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            line = stream.next_line(1.0)
+        except queue.Empty:
+            assert stream.process.poll() is None, f"stream exited: {stream.seen[-5:]}"
+            continue
+        if line.startswith("newswatch stream 20") and predicate(line):
+            return line
+    raise AssertionError(f"no such status line: {stream.seen[-5:]}")
+
+
+def next_alert(subscriber: Lines) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            line = subscriber.next_line(1.0)
+        except queue.Empty:
+            continue
+        if line.startswith("{"):
+            return json.loads(line)
+    raise AssertionError("no alert reached the subscriber")
+
+
+@pytest.fixture
+def subscriber_factory() -> Iterator[Any]:
+    started: list[subprocess.Popen[str]] = []
+
+    def start(bootstrap: str, alerts_topic: str) -> Lines:
+        process = subprocess.Popen(
+            [
+                *NEWSWATCH,
+                "alerts",
+                "subscribe",
+                "--bootstrap",
+                bootstrap,
+                "--alerts-topic",
+                alerts_topic,
+                "--from-beginning",
+                "--format",
+                "json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        started.append(process)
+        return Lines(process, process.stdout)
+
+    yield start
+    for process in started:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.mark.slow
+def test_an_alert_while_streaming_and_a_restart_that_loses_and_repeats_nothing(
+    broker: Broker, tmp_path: Path, subscriber_factory: Any
+) -> None:
+    topic = new_topic(broker.bootstrap, partitions=3)
+    alerts_topic = new_topic(broker.bootstrap, partitions=1, prefix="alerts")
+    out = tmp_path / "data"
+    config = stream_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
+    subscriber = subscriber_factory(broker.bootstrap, alerts_topic)
+    before = [filler_story(i, seed=21) for i in range(6)]
+    produce(broker.bootstrap, topic, before)
+
+    stream = start_stream(config)
+    wait_for_status(stream, lambda line: "stored 6 " in line)
+    produce(broker.bootstrap, topic, [arms_story(0)])
+    first = next_alert(subscriber)
+    assert first["topic"] == "dprk-russia-arms"
+    assert first["url"] == "https://arms.example/story/0"
+    during = [filler_story(i, seed=22) for i in range(5)]
+    produce(broker.bootstrap, topic, during)
+    wait_for_status(stream, lambda line: "in 12 " in line)
+    assert stop_stream(stream) == 0
+    assert committed_offsets(broker.bootstrap, topic, "newswatch-stream-test") == (
+        high_watermarks(broker.bootstrap, topic)
+    )
+
+    # Produced while stopped, and after the restart: a copy of a stored story (same URL)
+    # and the arms story again must not be stored or alerted twice.
+    while_stopped = [filler_story(i, seed=23) for i in range(4)]
+    produce(broker.bootstrap, topic, while_stopped)
+    stream = start_stream(config)
+    after = [filler_story(i, seed=24) for i in range(3)]
+    produce(broker.bootstrap, topic, [*after, before[0], arms_story(0), arms_story(1)])
+    second = next_alert(subscriber)
+    assert second["url"] == "https://arms.example/story/1"
+    wait_for_status(stream, lambda line: "in 10 " in line and "(+0 pending)" in line)
+    assert stop_stream(stream) == 0
+
+    stored = read_articles(out).column("url").to_pylist()
+    expected = [s["url"] for s in [*before, *during, *while_stopped, *after]] + [
+        "https://arms.example/story/0",
+        "https://arms.example/story/1",
+    ]
+    assert sorted(stored) == sorted(expected)  # every article once: none lost, none twice
+    file_alerts = read_jsonl(out, "alerts")
+    assert sorted(a["url"] for a in file_alerts) == [
+        "https://arms.example/story/0",
+        "https://arms.example/story/1",
+    ]
+    sent = [json.loads(value) for _, value in read_all(broker.bootstrap, alerts_topic)]
+    assert sorted(a["alert_id"] for a in sent) == sorted(a["alert_id"] for a in file_alerts)
+    assert committed_offsets(broker.bootstrap, topic, "newswatch-stream-test") == (
+        high_watermarks(broker.bootstrap, topic)
+    )
+    assert not list((out / "_staging").glob("*/*"))  # nothing left half-written
+    assert not list((out / "_state" / "commits").glob("*.json"))
+
+
+def test_spools_keep_records_by_window_until_read(tmp_path: Path) -> None:
+    size = 60_000_000
+    start = window_start_us(1_795_878_196_500_000, size)
+    assert start == 1_795_878_180_000_000
+    run_id = window_run_id(start, "abc123")
+    assert run_id == "20261128T150300000Z-abc123"
+    assert window_run_id(start + size, "abc123") > run_id  # sorted by time
+    directory = window_dir(str(tmp_path), run_id)
+    append_records(f"{directory}/articles.main.spool", ["a", "b"])
+    append_records(f"{directory}/articles.main.spool", ["c"])
+    append_records(f"{directory}/articles.other.spool", ["d"])
+    append_records(f"{directory}/alerts.main.spool", ["x"])
+    assert read_spools(directory, "articles") == ["a", "b", "c", "d"]
+    assert count_spooled(directory, "articles") == 4
+    assert read_spools(directory, "rejected") == []
+    assert count_spooled(str(tmp_path / "missing"), "articles") == 0
+
+
+def test_stored_ids_and_recent_keys() -> None:
+    ids = [f"{n:032x}" for n in (5, 1, 3, 1)] + ["00" * 15 + "ff", "ff" * 16]
+    stored = StoredIds(ids)
+    assert len(stored) == 5
+    for article_id in ids:
+        assert article_id in stored
+    assert f"{2:032x}" not in stored and "00" * 16 not in stored
+    assert "not hex" not in StoredIds([]) and 7 not in stored
+    recent: Recent[str] = Recent()
+    recent.add(f"{1:032x}")
+    recent.add(f"{2:032x}")
+    recent.forget_held(stored)  # 1 is committed now: the snapshot answers for it
+    assert len(recent) == 1 and f"{2:032x}" in recent
+
+
+def _signed(article_id: str, text: str, published: datetime | None = None) -> Signed:
+    shingles = shingle_hashes(text)
+    return Signed(
+        article_id=article_id,
+        published_at=published,
+        this_run=False,
+        cluster_id=article_id,
+        minhash=encode_signature(signature(shingles, 128)),
+        shingle_count=len(shingles),
+    )
+
+
+def test_the_streaming_index_finds_copies_and_forgets_old_days() -> None:
+    story = " ".join(filler_story(1, seed=30)["text"] for _ in range(2))
+    other = " ".join(filler_story(2, seed=30)["text"] for _ in range(2))
+    index = SignatureIndex(NearDuplicateSettings())
+    index.add(_signed("a" * 32, story, datetime(2026, 1, 1, tzinfo=UTC)), "2026-01-01")
+    index.add(_signed("b" * 32, other), "2026-01-03")
+    copy = _signed("c" * 32, "Sign up for our newsletter. " + story)
+    assert [s.article_id for s in index.near_duplicates(copy)] == ["a" * 32]
+    assert index.near_duplicates(_signed("d" * 32, "too short")) == []
+    assert index.drop_before("2026-01-02") == 1
+    assert index.near_duplicates(copy) == [] and len(index) == 1
+
+
+def test_the_stream_section_of_the_config() -> None:
+    base: dict[str, Any] = {"sources": [{"name": "a", "type": "rss", "url": "http://x.test/"}]}
+    assert parse_config(base, "nw.yaml", None).stream == StreamSettings()
+    parsed = parse_config({**base, "stream": {"window": 5, "status_interval": 2}}, "nw.yaml", None)
+    assert (parsed.stream.window_s, parsed.stream.status_interval_s) == (5.0, 2.0)
+    for stream, where in (
+        ({"windw": 5}, "stream.windw"),
+        ({"window": 0}, "stream.window"),
+        ({"window": 2, "tick": 3}, "stream.tick"),
+        ({"status_interval": "30s"}, "stream.status_interval"),
+        ({"state_refresh": 10}, "stream.state_refresh"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            parse_config({**base, "stream": stream}, "nw.yaml", None)
+        assert where in str(err.value)
+
+
+def test_the_stream_runs_on_the_direct_runner_only() -> None:
+    assert stream_options([]).view_as(StandardOptions).streaming
+    for args in (["--runner=FlinkRunner"], ["--direct_running_mode=multi_processing"]):
+        with pytest.raises(StreamNotSupported):
+            stream_options(args)
