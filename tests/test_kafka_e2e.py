@@ -262,3 +262,30 @@ def test_alerts_subscribe_follows_the_file_sink(broker: Broker, tmp_path: Path) 
     assert follower.interrupt() == 0
     assert len(lines) == 2
     assert all("dprk-russia-arms" in line and "arms.example/story/" in line for line in lines)
+
+
+def test_the_readme_loop_produce_run_subscribe(broker: Broker, tmp_path: Path) -> None:
+    """`newswatch produce --sample`, `newswatch run`, `newswatch alerts subscribe`, as in the README."""
+    topic = f"news.readme.{os.getpid()}"
+    alerts_topic = f"alerts.readme.{os.getpid()}"
+    assert main(["produce", "--topic", topic, "--bootstrap", broker.bootstrap, "--sample"]) == 0
+    assert len(read_all(broker.bootstrap, topic)) == 7
+    out = tmp_path / "data"
+    config = kafka_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
+    assert main(["run", "--config", str(config)]) == 0
+    assert read_articles(out).num_rows == 7
+    follower = Subscriber(
+        "--bootstrap",
+        broker.bootstrap,
+        "--alerts-topic",
+        alerts_topic,
+        "--from-beginning",
+        "--topic",
+        "dprk-russia-arms",
+    )
+    expected = [a for a in read_jsonl(out, "alerts") if a["topic"] == "dprk-russia-arms"]
+    lines = follower.read(len(expected) + 1, timeout_s=10)
+    assert follower.interrupt() == 0
+    assert len(lines) == len(expected) == 2
+    assert all("dprk-russia-arms" in line for line in lines)
+    assert any("Kursk" in line for line in lines) and any("treaty" in line for line in lines)
