@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,19 @@ def test_an_unreachable_broker_fails_the_run_with_one_line(
     assert dataset_files(tmp_path / "data") == []
 
 
+_SUBSCRIBERS: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_subscriber_outlives_its_test() -> Iterator[None]:
+    yield
+    while _SUBSCRIBERS:
+        process = _SUBSCRIBERS.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 class Subscriber:
     """``newswatch alerts subscribe`` in a child process; its output lines collected by a thread."""
 
@@ -184,6 +198,7 @@ class Subscriber:
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+        _SUBSCRIBERS.append(self.process)
         self.lines: queue.Queue[str] = queue.Queue()
         self.ready = threading.Event()
         threading.Thread(target=self._collect, daemon=True).start()
