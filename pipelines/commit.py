@@ -25,7 +25,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -232,7 +232,7 @@ def recover(root: str, targets: CommitTargets) -> list[CommitResult]:
     return results
 
 
-SourceReport = FeedReport | PartitionReport
+SourceReport: TypeAlias = FeedReport | PartitionReport
 
 
 class _CommitFn(beam.DoFn):
