@@ -80,9 +80,8 @@ def commit_targets(config: Config) -> CommitTargets:
     )
 
 
-def plan_run(config: Config, now: datetime | None = None) -> RunPlan:
-    """Run id, feed validators from the last commit, and each Kafka partition's range."""
-    started = now or datetime.now(UTC)
+def feed_requests(config: Config) -> list[FeedRequest]:
+    """Each feed with the validators its last committed read saved (none if its URL changed)."""
     validators = load_feed_state(config.output)
     feeds = []
     for source in config.rss_sources:
@@ -97,6 +96,13 @@ def plan_run(config: Config, now: datetime | None = None) -> RunPlan:
                 last_modified=known.last_modified if known else None,
             )
         )
+    return feeds
+
+
+def plan_run(config: Config, now: datetime | None = None) -> RunPlan:
+    """Run id, feed validators from the last commit, and each Kafka partition's range."""
+    started = now or datetime.now(UTC)
+    feeds = feed_requests(config)
     ranges: list[PartitionRange] = []
     for kafka in config.kafka_sources:
         ranges.extend(

@@ -39,17 +39,15 @@ from apache_beam.transforms.window import FixedWindows
 
 from newswatch.connectors import filesystem
 from newswatch.connectors.dataset import ALERTS, ARTICLES, REJECTED
-from newswatch.connectors.http_fetch import redact_url
 from newswatch.connectors.kafka import KafkaConnection, plan_partitions
 from newswatch.connectors.kafka_stream import KafkaPolling
 from newswatch.connectors.polling import PollSources
-from newswatch.connectors.rss import FeedRequest
 from newswatch.connectors.rss_stream import FeedPolling
 from newswatch.connectors.spool import SpoolWindows
 from newswatch.connectors.ticks import Ticks
 from newswatch.pipelines.alerts_stream import SendAlerts
-from newswatch.pipelines.batch import analyse_articles, commit_targets
-from newswatch.pipelines.commit import load_feed_state, recover
+from newswatch.pipelines.batch import analyse_articles, commit_targets, feed_requests
+from newswatch.pipelines.commit import recover
 from newswatch.pipelines.config import Config, KafkaAlerts
 from newswatch.pipelines.window_commit import REPORTS, CommitWindows, PartitionKey
 
@@ -95,19 +93,8 @@ def spool_root_for(output: str) -> str:
 def plan_stream(config: Config, stop_file: str, now: datetime | None = None) -> StreamPlan:
     """Feed validators from the last commit and each Kafka partition's committed offset."""
     started = now or datetime.now(UTC)
-    validators = load_feed_state(config.output)
-    feeds = []
-    for source in config.rss_sources:
-        known = validators.get(source.name)
-        if known is not None and known.url != redact_url(source.url):
-            known = None
-        request = FeedRequest(
-            source=source.name,
-            url=source.url,
-            etag=known.etag if known else None,
-            last_modified=known.last_modified if known else None,
-        )
-        feeds.append(FeedPolling(request, source.poll_interval_s))
+    intervals = {source.name: source.poll_interval_s for source in config.rss_sources}
+    feeds = [FeedPolling(request, intervals[request.source]) for request in feed_requests(config)]
     kafka = []
     for source in config.kafka_sources:
         connection = KafkaConnection.from_config(source)
