@@ -65,12 +65,10 @@ def horizon_partitions(today: date, horizon_days: int) -> list[str]:
     return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
-def _stored_signatures(readable: fileio.ReadableFile) -> list[Signed]:
-    with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        parquet = pq.ParquetFile(handle)
-        if not set(SIGNATURE_COLUMNS) <= set(parquet.schema_arrow.names):
-            return []  # written before signatures were stored: its articles take no part
-        rows = parquet.read(columns=list(SIGNATURE_COLUMNS)).to_pylist()
+def signatures_in(parquet: pq.ParquetFile) -> list[Signed]:
+    """The stored signatures of one committed Parquet file (none if written before them)."""
+    if not set(SIGNATURE_COLUMNS) <= set(parquet.schema_arrow.names):
+        return []  # written before signatures were stored: its articles take no part
     return [
         Signed(
             article_id=row["article_id"],
@@ -80,8 +78,13 @@ def _stored_signatures(readable: fileio.ReadableFile) -> list[Signed]:
             minhash=row["minhash"],
             shingle_count=row["shingle_count"],
         )
-        for row in rows
+        for row in parquet.read(columns=list(SIGNATURE_COLUMNS)).to_pylist()
     ]
+
+
+def _stored_signatures(readable: fileio.ReadableFile) -> list[Signed]:
+    with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        return signatures_in(pq.ParquetFile(handle))
 
 
 class ReadStoredSignatures(beam.PTransform):

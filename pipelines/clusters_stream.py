@@ -30,7 +30,7 @@ from apache_beam.metrics import Metrics
 
 from newswatch.connectors import filesystem
 from newswatch.connectors.dataset import ARTICLES
-from newswatch.pipelines.clusters import SIGNATURE_COLUMNS, horizon_partitions
+from newswatch.pipelines.clusters import horizon_partitions, signatures_in
 from newswatch.pipelines.config import NearDuplicateSettings
 from newswatch.pipelines.minhash import (
     FirstSeen,
@@ -116,20 +116,8 @@ def read_horizon_signatures(root: str, partitions: Sequence[str]) -> Iterator[tu
             filesystem.join(root, ARTICLES, f"dt={day}", "*.parquet")
         ):
             parquet = pq.ParquetFile(io.BytesIO(filesystem.read_file(path)))
-            if not set(SIGNATURE_COLUMNS) <= set(parquet.schema_arrow.names):
-                continue  # written before signatures were stored
-            for row in parquet.read(columns=list(SIGNATURE_COLUMNS)).to_pylist():
-                yield (
-                    day,
-                    Signed(
-                        article_id=row["article_id"],
-                        published_at=row["published_at"],
-                        this_run=False,
-                        cluster_id=row["cluster_id"],
-                        minhash=row["minhash"],
-                        shingle_count=row["shingle_count"],
-                    ),
-                )
+            for signed in signatures_in(parquet):
+                yield day, signed
 
 
 def _first_seen(item: tuple[str, Signed]) -> FirstSeen:
