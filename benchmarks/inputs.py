@@ -15,6 +15,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from benchmarks.corpus import BenchArticle
+from newswatch.pipelines.config import RunSettings
 
 ITEMS_PER_FEED = 500
 KAFKA_PARTITIONS = 4
@@ -60,6 +61,10 @@ def rss_config(feeds: Sequence[Path], out: Path) -> str:
     for n, path in enumerate(feeds):
         lines += [f"  - name: bench-feed-{n:03d}", "    type: rss", f"    url: {path}"]
     lines += [f"output: {out}", "alerts:", "  - type: file"]
+    # The benchmark's feeds are far longer than real ones: a pass of the default Kafka
+    # message count, in feeds.
+    per_pass = max(1, RunSettings().max_messages_per_pass // ITEMS_PER_FEED)
+    lines += ["run:", f"  max_feeds_per_pass: {per_pass}"]
     return "\n".join(lines) + "\n"
 
 

@@ -1,12 +1,18 @@
-"""The pipeline: one bounded pass over every source, from raw items to a committed run.
+"""The pipeline: bounded passes over every source, from raw items to committed runs.
 
 ``build`` assembles the graph from the stage transforms; ``run`` plans the run (run id,
-feed validators, Kafka offset ranges), executes it on the chosen Beam runner and returns
-what it committed.
+feed validators, Kafka offset ranges), splits it into passes of at most
+``run.max_messages_per_pass`` Kafka messages and ``run.max_feeds_per_pass`` feeds, executes
+each pass on the chosen Beam runner and commits it before the next, and returns what was
+committed. A pass is a complete run of the commit protocol with its own run id: the
+DirectRunner holds a pass's data in memory, so the pass size, not the backlog, bounds it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
+import gc
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,7 +45,7 @@ from newswatch.pipelines.commit import (
     read_run_report,
     recover,
 )
-from newswatch.pipelines.config import Config, KafkaAlerts
+from newswatch.pipelines.config import Config, KafkaAlerts, RunSettings
 from newswatch.pipelines.dedupe import DropSeen
 from newswatch.pipelines.dedupe_stream import DropSeenStreaming
 from newswatch.pipelines.enrich import ExtractEntities, MatchTopics
@@ -60,10 +66,13 @@ class RunPlan:
 
 @dataclass(frozen=True)
 class RunOutcome:
+    """What a run committed; over several passes, their counters and reports together."""
+
     run_id: str
     output: str
     counters: dict[str, int]
     report: dict[str, Any] | None
+    passes: tuple[str, ...] = ()  # the run id of each pass, when there was more than one
 
     def count(self, name: str) -> int:
         return self.counters.get(name, 0)
@@ -114,6 +123,67 @@ def plan_run(config: Config, now: datetime | None = None) -> RunPlan:
             )
         )
     return RunPlan(new_run_id(started), started, tuple(feeds), tuple(ranges))
+
+
+def split_plan(plan: RunPlan, settings: RunSettings) -> list[RunPlan]:
+    """The passes of a run: each at most ``settings``' feeds and Kafka messages, in order.
+
+    Kafka messages are shared fairly among the partitions that have any left, so every pass
+    reads from as many partitions as it can; a partition's next pass starts where its
+    previous one ended (what that pass commits). Partitions with nothing new go in the
+    first pass, so that every planned partition is reported. The first pass keeps the
+    plan's run id; the caller gives the later ones theirs when they start.
+    """
+    feeds = plan.feeds
+    step = settings.max_feeds_per_pass
+    feed_chunks = [feeds[i : i + step] for i in range(0, len(feeds), step)]
+    kafka_slices = _kafka_slices(plan.kafka, settings.max_messages_per_pass)
+    if len(feed_chunks) <= 1 and len(kafka_slices) <= 1:
+        return [plan]
+    kafka_slices = kafka_slices or [{}]
+    kafka_slices[0].update({i: r for i, r in enumerate(plan.kafka) if r.end <= r.start})
+    return [
+        dataclasses.replace(
+            plan,
+            feeds=feed_chunks[i] if i < len(feed_chunks) else (),
+            kafka=tuple(r for _, r in sorted(kafka_slices[i].items()))
+            if i < len(kafka_slices)
+            else (),
+        )
+        for i in range(max(len(feed_chunks), len(kafka_slices)))
+    ]
+
+
+def _kafka_slices(ranges: Sequence[PartitionRange], budget: int) -> list[dict[int, PartitionRange]]:
+    """Consecutive slices of ``ranges`` of at most ``budget`` offsets each, shared fairly;
+    each slice maps a range's index in ``ranges`` to its part of it."""
+    cursor = [r.start for r in ranges]
+    slices: list[dict[int, PartitionRange]] = []
+    while True:
+        active = [i for i, r in enumerate(ranges) if cursor[i] < r.end]
+        if not active:
+            return slices
+        take = dict.fromkeys(active, 0)
+        left = budget
+        while left and active:
+            share = max(1, left // len(active))
+            for i in list(active):
+                n = min(share, ranges[i].end - cursor[i] - take[i], left)
+                take[i] += n
+                left -= n
+                if cursor[i] + take[i] >= ranges[i].end:
+                    active.remove(i)
+                if not left:
+                    break
+        slices.append(
+            {
+                i: dataclasses.replace(ranges[i], start=cursor[i], end=cursor[i] + n)
+                for i, n in take.items()
+                if n
+            }
+        )
+        for i, n in take.items():
+            cursor[i] += n
 
 
 def read_sources(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> dict[str, Any]:
@@ -197,10 +267,38 @@ def build(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> None:
 
 
 def run(config: Config, beam_args: Sequence[str], now: datetime | None = None) -> RunOutcome:
-    """One bounded pass: finish any interrupted commit, plan, run the pipeline, report."""
+    """Finish any interrupted commit, plan, run and commit each pass in turn, report.
+
+    A pass that fails ends the run: the passes before it stay committed, and the next run
+    plans from there.
+    """
     for result in recover(config.output, commit_targets(config)):
         log.warning("completed interrupted run %s: %d articles", result.run_id, result.articles)
-    plan = plan_run(config, now)
+    outcomes = []
+    for number, planned in enumerate(split_plan(plan_run(config, now), config.run)):
+        if number:
+            planned = dataclasses.replace(planned, run_id=new_run_id(datetime.now(UTC)))
+            log.info("pass %d: run %s", number + 1, planned.run_id)
+        outcomes.append(run_pass(config, beam_args, planned))
+        release_freed_memory()
+    return merged(outcomes)
+
+
+def release_freed_memory() -> None:
+    """Give the memory of a finished pass back to the system before the next one.
+
+    The DirectRunner buffers a pass's data in this process, on many threads; glibc keeps
+    what they freed in per-thread arenas, so without a trim every pass would start from
+    the last one's high-water mark. Elsewhere (no glibc) this does nothing.
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def run_pass(config: Config, beam_args: Sequence[str], plan: RunPlan) -> RunOutcome:
     pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
     build(pipeline, config, plan)
     result = pipeline.run()
@@ -210,6 +308,49 @@ def run(config: Config, beam_args: Sequence[str], now: datetime | None = None) -
         output=config.output,
         counters=_counters(result),
         report=read_run_report(config.output, plan.run_id),
+    )
+
+
+def merged(outcomes: Sequence[RunOutcome]) -> RunOutcome:
+    """One account of several passes: counters and committed counts summed, each Kafka
+    partition listed once (from its first pass's start to its last pass's next offset)."""
+    if len(outcomes) == 1:
+        return outcomes[0]
+    counters: dict[str, int] = {}
+    committed: dict[str, int] = {}
+    feeds: list[dict[str, Any]] = []
+    partitions: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for outcome in outcomes:
+        for name, value in outcome.counters.items():
+            counters[name] = counters.get(name, 0) + value
+        report = outcome.report or {}
+        for name, value in report.get("committed", {}).items():
+            if isinstance(value, int):
+                committed[name] = committed.get(name, 0) + value
+        feeds.extend(report.get("feeds", []))
+        for part in report.get("partitions", []):
+            key = (part.get("source"), part.get("topic"), part.get("partition"))
+            earlier = partitions.get(key)
+            if earlier is not None:
+                part = {
+                    **part,
+                    "start": earlier["start"],
+                    "read": earlier["read"] + part["read"],
+                    "rejected": earlier["rejected"] + part["rejected"],
+                }
+            partitions[key] = part
+    first = outcomes[0]
+    return RunOutcome(
+        run_id=first.run_id,
+        output=first.output,
+        counters=counters,
+        report={
+            "run_id": first.run_id,
+            "committed": committed,
+            "feeds": feeds,
+            "partitions": list(partitions.values()),
+        },
+        passes=tuple(o.run_id for o in outcomes),
     )
 
 

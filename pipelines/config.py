@@ -111,6 +111,18 @@ class StreamSettings:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """``newswatch run``: how much one pass of the pipeline reads (``pipelines/batch.py``).
+
+    A run whose sources hold more is made of several passes, each committed before the
+    next: the DirectRunner keeps a pass's data in memory, so its size bounds the memory.
+    """
+
+    max_messages_per_pass: int = 2500  # Kafka messages, over all Kafka sources
+    max_feeds_per_pass: int = 50  # RSS/Atom feeds; size it to feeds x items a feed
+
+
+@dataclass(frozen=True)
 class Config:
     file: str
     sources: tuple[Source, ...]
@@ -123,6 +135,7 @@ class Config:
     normalize: NormalizeSettings = NormalizeSettings()
     near_duplicates: NearDuplicateSettings = NearDuplicateSettings()
     stream: StreamSettings = StreamSettings()
+    run: RunSettings = RunSettings()
 
     @property
     def rss_sources(self) -> tuple[RssSource, ...]:
@@ -166,6 +179,7 @@ def parse_config(data: Any, file: str, base_dir: Path | None) -> Config:
             "normalize",
             "near_duplicates",
             "stream",
+            "run",
         },
     )
     http = _http_settings(r, top.get("http", {}))
@@ -197,6 +211,7 @@ def parse_config(data: Any, file: str, base_dir: Path | None) -> Config:
         normalize=_normalize_settings(r, top.get("normalize", {})),
         near_duplicates=_near_duplicate_settings(r, top.get("near_duplicates", {})),
         stream=_stream_settings(r, top.get("stream", {})),
+        run=_run_settings(r, top.get("run", {})),
     )
 
 
@@ -332,7 +347,15 @@ def _kafka_source(r: _Reader, raw: Any, path: str) -> KafkaSource:
     item = r.mapping(
         raw,
         path,
-        {"name", "type", "bootstrap_servers", "topic", "group_id", "max_message_bytes", "read_timeout"}
+        {
+            "name",
+            "type",
+            "bootstrap_servers",
+            "topic",
+            "group_id",
+            "max_message_bytes",
+            "read_timeout",
+        }
         | _SECURITY_KEYS
         | {"sasl_plain_password"},
     )
@@ -473,6 +496,27 @@ def _stream_settings(r: _Reader, raw: Any) -> StreamSettings:
         ),
         drain_timeout_s=r.number(
             item.get("drain_timeout", d.drain_timeout_s), "stream.drain_timeout", minimum=1
+        ),
+    )
+
+
+def _run_settings(r: _Reader, raw: Any) -> RunSettings:
+    item = r.mapping(raw, "run", {"max_messages_per_pass", "max_feeds_per_pass"})
+    d = RunSettings()
+    return RunSettings(
+        max_messages_per_pass=_whole(
+            r,
+            item.get("max_messages_per_pass", d.max_messages_per_pass),
+            "run.max_messages_per_pass",
+            1,
+            10**9,
+        ),
+        max_feeds_per_pass=_whole(
+            r,
+            item.get("max_feeds_per_pass", d.max_feeds_per_pass),
+            "run.max_feeds_per_pass",
+            1,
+            10**6,
         ),
     )
 

@@ -23,8 +23,10 @@ def format_summary(outcome: RunOutcome) -> str:
     sources = f"{ok} feeds read, {failed} failed"
     if partitions:
         sources += f"; {len(partitions)} Kafka partitions read"
-    lines = [
-        f"newswatch run {outcome.run_id}",
+    lines = [f"newswatch run {outcome.run_id}"]
+    if outcome.passes:
+        lines.append(f"  passes    {len(outcome.passes)}: {', '.join(outcome.passes)}")
+    lines += [
         f"  sources   {sources}",
         f"  read      {read} items",
         f"  stored    {committed.get('articles', 0)} new articles, "
