@@ -162,6 +162,19 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
+def window_commit_delays(out: Path, window: float, before: float) -> list[float]:
+    """Seconds from each window's end to its run report (written last in its commit)."""
+    delays = []
+    for report in sorted((out / "_state" / "runs").glob("*.json")):
+        stamp = report.stem.split("-")[0]  # <window start>-<stream token>
+        start = datetime.strptime(stamp[:-4], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        end = start.timestamp() + int(stamp[-4:-1]) / 1000 + window
+        committed = report.stat().st_mtime
+        if committed < before:
+            delays.append(committed - end)
+    return delays
+
+
 def run_benchmark(
     rate: float, seconds: float, match_every: int, window: float, label: str, texts: str
 ) -> dict[str, Any]:
@@ -247,6 +260,7 @@ def run_benchmark(
                     arrived[url] = at
         cpu_after, rss = _cpu_and_rss(stream.pid)
         peak_rss = max(peak_rss, rss)
+        stop_sent = time.time()
         stream.send_signal(signal.SIGTERM)
         exit_code = stream.wait(timeout=180)
         stopped_in = time.time() - end
@@ -260,6 +274,7 @@ def run_benchmark(
         # Read in time: how far behind production the last article was read.
         read_behind_s = (ingested[-1] - end) if ingested else float("nan")
         latencies = [arrived[url] - acked[url] for url in arrived]
+        commit_delays = window_commit_delays(folder / "data", window, stop_sent)
         result = {
             "benchmark": "stream_latency",
             "label": label,
@@ -281,6 +296,13 @@ def run_benchmark(
                 "all": sorted(round(v, 4) for v in latencies),
             },
             "goal_p95_s": GOAL_P95_S,
+            # When each window's files were in the dataset, after the window ended (windows
+            # closed by the drain at the end are left out).
+            "window_commit_delay_s": {
+                "windows": len(commit_delays),
+                "p50": percentile(commit_delays, 0.50),
+                "max": max(commit_delays, default=float("nan")),
+            },
             "stored_articles": stored,
             "production_span_s": end - begin,
             "sustained_articles_per_s": stored / max(1e-9, ingested[-1] - begin)
@@ -332,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = RESULTS / f"stream-latency-{stamp}{'-' + args.label if args.label else ''}.json"
     path.write_text(json.dumps(result, indent=1), "utf-8")
     lat = result["latency_s"]
+    commit = result["window_commit_delay_s"]
     print(
         f"alerts {result['alerts_received']}/{result['matching_produced']}  "
         f"latency p50 {lat['p50']:.2f}s  p95 {lat['p95']:.2f}s  max {lat['max']:.2f}s  "
@@ -342,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"stream CPU {result['stream_cpu_s_during_production']:.0f}s over "
         f"{result['production_span_s']:.0f}s, peak RSS "
         f"{result['stream_peak_rss_bytes'] / 2**20:.0f} MiB\n"
+        f"windows committed {commit['p50']:.2f}s (p50), {commit['max']:.2f}s (max) after "
+        f"they ended ({commit['windows']} windows)\n"
         f"-> {path}"
     )
     return 0

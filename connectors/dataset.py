@@ -6,7 +6,8 @@ Layout under the output root (``<out>``)::
     alerts/dt=YYYY-MM-DD/alerts-<run>-<n>.jsonl     one alert per line (schemas/alert.schema.json)
     rejected/dt=YYYY-MM-DD/rejected-<run>-<n>.jsonl inputs that could not be stored, with reasons
     _staging/<run>/...                              files of a run not yet committed
-    _state/...                                      commit manifests, feed validators
+    _state/...                                      commit manifests, feed validators, run
+                                                    reports, the stream's key indexes
 
 Writers only ever write under ``_staging/<run>/``; files become visible in the dataset when
 the run commits (``pipelines/commit.py``), so readers never see a partial run.

@@ -2,9 +2,10 @@
 
 ``RaiseAlertsStreaming`` is the streaming form of ``RaiseAlerts`` (``pipelines/alerts.py``):
 the same candidates (``candidate_alerts``), at most one alert per (topic, cluster_id) ever,
-checked against a snapshot of the alert log (``pipelines/snapshots.py``) and the keys this
-worker raised since, instead of a CoGroupByKey that never fires on an unbounded input. The
-first qualifying article of a story raises it (batch picks the best-scored of one run's).
+looked up in an on-disk index of the alert log and the keys this worker raised since
+(``pipelines/committed_keys.py``), instead of a CoGroupByKey that never fires on an
+unbounded input. The first qualifying article of a story raises it (batch picks the
+best-scored of one run's).
 
 ``SendAlerts`` delivers each alert to the Kafka alert sinks as soon as it is raised
 (acks=all, flushed per alert), before its window commits: the alert log gets it when the
@@ -22,13 +23,11 @@ from apache_beam.metrics import Metrics
 
 from newswatch.connectors.kafka import KafkaConnection, KafkaUnavailable
 from newswatch.pipelines.alerts import candidate_alerts
-from newswatch.pipelines.snapshots import Recent, Refreshing, read_alert_keys
+from newswatch.pipelines.committed_keys import ALERT_KEYS, CommittedKeys, SeenKeys, alert_key
 from newswatch.pipelines.topics import TopicRule
 from newswatch.schemas import Alert, Article
 
 __all__ = ["RaiseAlertsStreaming", "SendAlerts"]
-
-AlertKey = tuple[str, str]
 
 
 class _RaiseAlertsStreamingFn(beam.DoFn):
@@ -36,37 +35,35 @@ class _RaiseAlertsStreamingFn(beam.DoFn):
         self._rules = tuple(rules)
         self._root = output_root
         self._refresh_s = refresh_s
-        self._log: Refreshing[frozenset[AlertKey]] | None = None
-        self._recent: Recent[AlertKey] = Recent()
+        self._raised_before: SeenKeys | None = None
         self._raised = Metrics.counter(self.__class__, "alerts_raised")
         self._suppressed = Metrics.counter(self.__class__, "alerts_suppressed")
 
     def setup(self) -> None:
-        self._recent = Recent()
-        self._log = Refreshing(self._load, self._refresh_s, on_swap=self._recent.forget_held)
-
-    def _load(self) -> frozenset[AlertKey]:
-        return read_alert_keys(self._root)
+        self._raised_before = SeenKeys(CommittedKeys(self._root, ALERT_KEYS), self._refresh_s)
 
     def process(self, article: Article) -> Iterator[Alert]:
-        assert self._log is not None, "setup() reads the alert log"
-        logged = self._log.current()
+        assert self._raised_before is not None, "setup() opens the index"
         now = datetime.now(UTC).replace(microsecond=0)
         for alert in candidate_alerts(article, self._rules, now):
-            key = (alert.topic, alert.cluster_id)
-            if key in self._recent or key in logged:
+            key = alert_key(alert.topic, alert.cluster_id)
+            if key in self._raised_before:
                 self._suppressed.inc()
                 continue
-            self._recent.add(key)
+            self._raised_before.add(key)
             self._raised.inc()
             yield alert
+
+    def teardown(self) -> None:
+        if self._raised_before is not None:
+            self._raised_before.close()
 
 
 class RaiseAlertsStreaming(beam.PTransform):
     """Stored articles to new alerts, at most one per (topic, story) ever."""
 
     def __init__(
-        self, rules: Sequence[TopicRule], output_root: str, refresh_s: float = 3600.0
+        self, rules: Sequence[TopicRule], output_root: str, refresh_s: float = 300.0
     ) -> None:
         super().__init__()
         self._rules = tuple(rules)

@@ -104,9 +104,9 @@ class StreamSettings:
     window_s: float = 60.0  # Parquet, alert log and offsets are committed once per window
     status_interval_s: float = 30.0  # a one-line status on stderr this often
     tick_s: float = 0.5  # how often Kafka is polled (and RSS feeds checked for being due)
-    # How often the committed article ids and alert keys are read again; what the stream
-    # passed is kept in memory only until such a fresh read holds it.
-    state_refresh_s: float = 3600.0
+    # How often the on-disk indexes of committed article ids and alert keys read the files
+    # committed since; what the stream passed is kept in memory only until then.
+    state_refresh_s: float = 300.0
     drain_timeout_s: float = 60.0  # after SIGTERM, how long the last window may take to commit
 
 

@@ -2,13 +2,14 @@
 
 The streaming form of ``DropSeen`` (``pipelines/dedupe.py``). The batch form joins the
 run's articles with the dataset's ``article_id`` column in a CoGroupByKey, which never
-fires on an unbounded input; here each worker holds a snapshot of that column
-(``pipelines/snapshots.py``, read again every ``refresh_s``) plus the ids it has passed
-since, forgotten once a snapshot holds them. Copies within the stream: the first to arrive
-is kept (the batch form keeps the earliest published of one run's copies).
+fires on an unbounded input; here each id is looked up in an on-disk index of that column
+kept in step with the dataset, plus the ids passed since the last sync
+(``pipelines/committed_keys.py``). Copies within the stream: the first to arrive is kept
+(the batch form keeps the earliest published of one run's copies).
 
-The seen-set is per worker, so every copy must reach the same worker: true on the
-DirectRunner that ``newswatch stream`` runs on (one worker runs the fused stream).
+The ids passed but not yet committed are held by the worker, so every copy must reach the
+same worker: true on the DirectRunner that ``newswatch stream`` runs on (one worker runs
+the fused stream).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from newswatch.pipelines.snapshots import Recent, Refreshing, StoredIds, read_article_ids
+from newswatch.pipelines.committed_keys import ARTICLE_IDS, CommittedKeys, SeenKeys
 from newswatch.schemas import Article
 
 __all__ = ["DropSeenStreaming"]
@@ -28,33 +29,31 @@ class _DropSeenStreamingFn(beam.DoFn):
     def __init__(self, output_root: str, refresh_s: float) -> None:
         self._root = output_root
         self._refresh_s = refresh_s
-        self._stored: Refreshing[StoredIds] | None = None
-        self._recent: Recent[str] = Recent()
+        self._seen: SeenKeys | None = None
         self._kept = Metrics.counter(self.__class__, "articles_new")
         self._dropped = Metrics.counter(self.__class__, "duplicates_dropped")
 
     def setup(self) -> None:
-        self._recent = Recent()
-        self._stored = Refreshing(self._load, self._refresh_s, on_swap=self._recent.forget_held)
-
-    def _load(self) -> StoredIds:
-        return read_article_ids(self._root)
+        self._seen = SeenKeys(CommittedKeys(self._root, ARTICLE_IDS), self._refresh_s)
 
     def process(self, article: Article) -> Iterator[Article]:
-        assert self._stored is not None, "setup() reads the snapshot"
-        stored = self._stored.current()
-        if article.article_id in self._recent or article.article_id in stored:
+        assert self._seen is not None, "setup() opens the index"
+        if article.article_id in self._seen:
             self._dropped.inc()
             return
-        self._recent.add(article.article_id)
+        self._seen.add(article.article_id)
         self._kept.inc()
         yield article
+
+    def teardown(self) -> None:
+        if self._seen is not None:
+            self._seen.close()
 
 
 class DropSeenStreaming(beam.PTransform):
     """Keeps the first copy of each article id not yet in the dataset under ``output_root``."""
 
-    def __init__(self, output_root: str, refresh_s: float = 3600.0) -> None:
+    def __init__(self, output_root: str, refresh_s: float = 300.0) -> None:
         super().__init__()
         self._root = output_root
         self._refresh_s = refresh_s

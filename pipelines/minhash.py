@@ -187,6 +187,25 @@ def band_keys(values: Hashes, rows: int) -> list[bytes]:
     ]
 
 
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection mod 2**64
+
+
+def band_hashes(values: Hashes, rows: int) -> npt.NDArray[np.uint64]:
+    """``band_keys`` as 64-bit integers, for indexes held in arrays.
+
+    Equal bands hash equal. Unequal ones may collide (about 2**-64 a pair), which only adds
+    a candidate that the containment check then rejects.
+    """
+    if rows < 1:
+        raise ValueError("rows must be at least 1")
+    bands = len(values) // rows
+    grid = np.asarray(values[: bands * rows], dtype=np.uint64).reshape(bands, rows)
+    hashes = (np.arange(bands, dtype=np.uint64) + np.uint64(1)) * _MIX
+    for column in range(rows):
+        hashes = (hashes ^ grid[:, column]) * _MIX
+    return hashes ^ (hashes >> np.uint64(31))
+
+
 def candidate_probability(jaccard: float, bands: int, rows: int) -> float:
     """Chance that two texts with this Jaccard resemblance share at least one band key."""
     return 1.0 - (1.0 - jaccard**rows) ** bands

@@ -223,9 +223,7 @@ def test_a_full_disk_fails_the_run_cleanly_and_commits_nothing(
 ) -> None:
     topic = new_topic(broker.bootstrap, partitions=2)
     # Random hex does not compress: 300 stories need more than the disk's 400 KiB.
-    stories = [
-        {**filler_story(i, seed=23), "summary": os.urandom(2048).hex()} for i in range(300)
-    ]
+    stories = [{**filler_story(i, seed=23), "summary": os.urandom(2048).hex()} for i in range(300)]
     produce(broker.bootstrap, topic, stories)
     out = small_disk / "data"
     config = kafka_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out)

@@ -27,6 +27,7 @@ from newswatch.pipelines.errors import ConfigError
 from newswatch.pipelines.minhash import (
     FirstSeen,
     Signed,
+    band_hashes,
     band_keys,
     bucket_pairs,
     candidate_probability,
@@ -266,6 +267,21 @@ def test_band_keys() -> None:
     assert sum(a != b for a, b in zip(keys, band_keys(changed, 2), strict=True)) == 1
     with pytest.raises(ValueError):
         band_keys(values, 0)
+
+
+def test_band_hashes_match_where_band_keys_match() -> None:
+    values = signature(shingle_hashes(text(WIRE)), 128)
+    hashes = band_hashes(values, 2)
+    assert hashes.dtype == np.uint64 and len(set(hashes.tolist())) == 64
+    assert len(band_hashes(values, 3)) == 42
+    changed = values.copy()
+    changed[7] ^= 1
+    assert (band_hashes(changed, 2) != hashes).tolist() == [i == 3 for i in range(64)]
+    # The same values in another band are another key, as with band_keys.
+    swapped = np.concatenate([values[2:4], values[0:2], values[4:]])
+    assert band_hashes(swapped, 2)[0] != hashes[1] and band_hashes(swapped, 2)[1] != hashes[0]
+    with pytest.raises(ValueError):
+        band_hashes(values, 0)
 
 
 def test_candidate_probability_meets_realistic_copies() -> None:

@@ -1,12 +1,13 @@
 """``newswatch stream`` against the real development broker: an alert while it runs, and a
 stop (SIGTERM) and restart that lose nothing and store nothing twice. Plus its pieces:
-spools, snapshots, the streaming near-duplicate index, the ``stream:`` config section.
+spools, the streaming near-duplicate index, the ``stream:`` config section.
 No timing is asserted here; latency is measured by ``benchmarks/stream_latency.py``."""
 
 from __future__ import annotations
 
 import json
 import queue
+import random
 import signal
 import subprocess
 import sys
@@ -33,10 +34,18 @@ from newswatch.connectors.spool import (
 )
 from newswatch.pipelines.broker import Broker
 from newswatch.pipelines.clusters_stream import SignatureIndex
+from newswatch.pipelines.committed_keys import ARTICLE_IDS, CommittedKeys
 from newswatch.pipelines.config import NearDuplicateSettings, StreamSettings, parse_config
 from newswatch.pipelines.errors import ConfigError
-from newswatch.pipelines.minhash import Signed, encode_signature, shingle_hashes, signature
-from newswatch.pipelines.snapshots import Recent, StoredIds
+from newswatch.pipelines.minhash import (
+    Signed,
+    band_keys,
+    decode_signature,
+    encode_signature,
+    is_near_duplicate,
+    shingle_hashes,
+    signature,
+)
 from newswatch.pipelines.stream import StreamNotSupported, stream_options
 
 NEWSWATCH = [sys.executable, "-m", "newswatch.pipelines.cli"]
@@ -220,6 +229,13 @@ def test_an_alert_while_streaming_and_a_restart_that_loses_and_repeats_nothing(
     )
     assert not list((out / "_staging").glob("*/*"))  # nothing left half-written
     assert not list((out / "_state" / "commits").glob("*.json"))
+    # The stream's index of committed ids holds exactly what was stored.
+    index = CommittedKeys(str(out), ARTICLE_IDS)
+    assert index.path == str(out / "_state" / "index" / "article_ids.sqlite")
+    index.sync()
+    assert len(index) == len(stored)
+    assert all(i in index for i in read_articles(out).column("article_id").to_pylist())
+    index.close()
 
 
 def test_spools_keep_records_by_window_until_read(tmp_path: Path) -> None:
@@ -238,21 +254,6 @@ def test_spools_keep_records_by_window_until_read(tmp_path: Path) -> None:
     assert count_spooled(directory, "articles") == 4
     assert read_spools(directory, "rejected") == []
     assert count_spooled(str(tmp_path / "missing"), "articles") == 0
-
-
-def test_stored_ids_and_recent_keys() -> None:
-    ids = [f"{n:032x}" for n in (5, 1, 3, 1)] + ["00" * 15 + "ff", "ff" * 16]
-    stored = StoredIds(ids)
-    assert len(stored) == 5
-    for article_id in ids:
-        assert article_id in stored
-    assert f"{2:032x}" not in stored and "00" * 16 not in stored
-    assert "not hex" not in StoredIds([]) and 7 not in stored
-    recent: Recent[str] = Recent()
-    recent.add(f"{1:032x}")
-    recent.add(f"{2:032x}")
-    recent.forget_held(stored)  # 1 is committed now: the snapshot answers for it
-    assert len(recent) == 1 and f"{2:032x}" in recent
 
 
 def _signed(article_id: str, text: str, published: datetime | None = None) -> Signed:
@@ -278,6 +279,53 @@ def test_the_streaming_index_finds_copies_and_forgets_old_days() -> None:
     assert index.near_duplicates(_signed("d" * 32, "too short")) == []
     assert index.drop_before("2026-01-02") == 1
     assert index.near_duplicates(copy) == [] and len(index) == 1
+
+
+def _reference_near_duplicates(
+    added: list[Signed], probe: Signed, settings: NearDuplicateSettings
+) -> set[str]:
+    """The index's answer worked out the plain way: a dict of band keys to lists."""
+    buckets: dict[bytes, list[Signed]] = {}
+    for signed in added:
+        for key in band_keys(decode_signature(signed.minhash), settings.rows_per_band):
+            buckets.setdefault(key, []).append(signed)
+    found = set()
+    for key in band_keys(decode_signature(probe.minhash), settings.rows_per_band):
+        for earlier in buckets.get(key, [])[: settings.max_bucket]:
+            if is_near_duplicate(earlier, probe, settings.threshold):
+                found.add(earlier.article_id)
+    return found
+
+
+@pytest.mark.parametrize("merge_every", [64 * 3, 10**9])
+def test_the_streaming_index_answers_as_plain_buckets_do(merge_every: int) -> None:
+    """Copies of a few stories (cut short, wrapped in boilerplate) against the array index,
+    merging often or never, with a small bucket cap and days dropped on the way."""
+    settings = NearDuplicateSettings(max_bucket=3)
+    rng = random.Random(5)
+    stories = [" ".join(filler_story(i, seed=40)["text"] for _ in range(3)) for i in range(6)]
+    index = SignatureIndex(settings, merge_every=merge_every)
+    added: list[tuple[str, Signed]] = []
+    capped = copies = 0
+    for n in range(90):
+        words = rng.choice(stories).split()
+        cut = words[: rng.randint(len(words) // 2, len(words))]
+        text = " ".join(["Subscribe", "now", *cut] if rng.random() < 0.5 else cut)
+        day = f"2026-01-{1 + n // 30:02d}"
+        probe = _signed(f"{n:032x}", text)
+        current = [signed for d, signed in added]
+        expected = _reference_near_duplicates(current, probe, settings)
+        uncapped = _reference_near_duplicates(current, probe, NearDuplicateSettings(max_bucket=99))
+        copies += bool(expected)
+        capped += len(uncapped) > len(expected)
+        assert {s.article_id for s in index.near_duplicates(probe)} == expected
+        index.add(probe, day)
+        added.append((day, probe))
+        if n == 60:
+            assert index.drop_before("2026-01-02") == 30
+            added = [(d, signed) for d, signed in added if d >= "2026-01-02"]
+    assert len(index) == len(added) == 60
+    assert copies > 60 and capped > 10  # the case covers copies found, and the cap
 
 
 def test_the_stream_section_of_the_config() -> None:
