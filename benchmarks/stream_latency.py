@@ -163,16 +163,20 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def window_commit_delays(out: Path, window: float, before: float) -> list[float]:
-    """Seconds from each window's end to its run report (written last in its commit)."""
+    """Seconds from each window's end to its Parquet files being written (they are moved
+    into the dataset, keeping that time, within the same commit)."""
+    written: dict[str, float] = {}
+    for path in (out / "articles").glob("dt=*/part-*.parquet"):
+        run_id = path.stem.removeprefix("part-").rsplit("-", 1)[0]  # <window start>-<token>
+        written[run_id] = max(written.get(run_id, 0.0), path.stat().st_mtime)
     delays = []
-    for report in sorted((out / "_state" / "runs").glob("*.json")):
-        stamp = report.stem.split("-")[0]  # <window start>-<stream token>
+    for run_id, at in written.items():
+        stamp = run_id.split("-")[0]
         start = datetime.strptime(stamp[:-4], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
         end = start.timestamp() + int(stamp[-4:-1]) / 1000 + window
-        committed = report.stat().st_mtime
-        if committed < before:
-            delays.append(committed - end)
-    return delays
+        if at < before:
+            delays.append(at - end)
+    return sorted(delays)
 
 
 def run_benchmark(
