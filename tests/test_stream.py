@@ -1,10 +1,12 @@
 """``newswatch stream`` against the real development broker: an alert while it runs, and a
-stop (SIGTERM) and restart that lose nothing and store nothing twice. Plus its pieces:
+stop (SIGTERM) and restart that lose nothing and store nothing twice; an RSS feed polled on
+its interval with conditional GET, across a restart. Plus its pieces:
 spools, the streaming near-duplicate index, the ``stream:`` config section.
 No timing is asserted here; latency is measured by ``benchmarks/stream_latency.py``."""
 
 from __future__ import annotations
 
+import html
 import json
 import queue
 import random
@@ -15,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 from articles import arms_story, filler_story
 from kafka_tools import committed_offsets, high_watermarks, new_topic, produce, read_all
 from outputs import read_articles, read_jsonl
+from servers import LocalHttpServer, feed_with_etag
 
 from newswatch.connectors.spool import (
     append_records,
@@ -236,6 +240,107 @@ def test_an_alert_while_streaming_and_a_restart_that_loses_and_repeats_nothing(
     assert len(index) == len(stored)
     assert all(i in index for i in read_articles(out).column("article_id").to_pylist())
     index.close()
+
+
+def rss_document(stories: list[dict[str, Any]]) -> bytes:
+    items = "".join(
+        f"<item><title>{html.escape(story['title'])}</title><link>{story['url']}</link>"
+        f"<guid>{story['url']}</guid>"
+        f"<pubDate>{format_datetime(datetime.fromisoformat(story['published']))}</pubDate>"
+        f"<description>{html.escape(story['text'])}</description></item>"
+        for story in stories
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>World</title>'
+        f"<link>https://world.example/</link><description>w</description>{items}</channel></rss>"
+    ).encode()
+
+
+class TimedFeed:
+    """A feed route honouring conditional GET, with the time of every request."""
+
+    def __init__(self, body: bytes, etag: str) -> None:
+        self.times: list[float] = []
+        self.serve(body, etag)
+
+    def serve(self, body: bytes, etag: str) -> None:
+        self._route = feed_with_etag(body, etag)
+
+    def __call__(self, handler: Any) -> None:
+        self.times.append(time.monotonic())
+        self._route(handler)
+
+
+def wait_until(condition: Any, stream: Lines, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert stream.process.poll() is None, f"stream exited: {stream.seen[-5:]}"
+        assert time.monotonic() < deadline, f"waited in vain for {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_feeds_are_polled_on_their_interval_with_conditional_get_across_a_restart(
+    http_server: LocalHttpServer, tmp_path: Path
+) -> None:
+    first = [filler_story(i, seed=31) for i in range(3)]
+    feed = TimedFeed(rss_document(first), '"v1"')
+    http_server.routes["/world.xml"] = feed
+    out = tmp_path / "data"
+    config = tmp_path / "nw.yaml"
+    config.write_text(
+        "\n".join(
+            [
+                "sources:",
+                "  - name: world",
+                "    type: rss",
+                f"    url: {http_server.url('/world.xml')}",
+                "    poll_interval: 1",
+                f"output: {out}",
+                "alerts:",
+                "  - type: file",
+                "stream:",
+                "  window: 2",
+                "  status_interval: 1",
+            ]
+        )
+        + "\n",
+        "utf-8",
+    )
+
+    def validators() -> list[str | None]:
+        return [headers.get("if-none-match") for _, headers in http_server.requests]
+
+    stream = start_stream(config)
+    wait_for_status(stream, lambda line: "stored 3 " in line)
+    wait_until(lambda: validators().count('"v1"') >= 2, stream, "two conditional polls")
+    # The feed changes: two new stories, one of them a watched development.
+    second = [*first, filler_story(3, seed=31), arms_story(0)]
+    feed.serve(rss_document(second), '"v2"')
+    wait_for_status(stream, lambda line: "stored 5 " in line and "alerts 1 " in line)
+    assert stop_stream(stream) == 0
+    polls_before_restart = len(http_server.requests)
+    saved = json.loads((out / "_state" / "feeds.json").read_text("utf-8"))
+    assert saved["world"]["etag"] == '"v2"'  # the validators of the committed answer
+
+    stream = start_stream(config)
+    wait_until(lambda: len(http_server.requests) > polls_before_restart + 1, stream, "polls")
+    assert stop_stream(stream) == 0
+
+    sent = validators()
+    # The first fetch ever is a full one; until the feed changed every poll asked "changed
+    # since v1?" (the last of them got v2 in full), and every poll since, across the
+    # restart, asks about v2.
+    v1, v2 = sent.count('"v1"'), sent.count('"v2"')
+    assert sent == [None] + ['"v1"'] * v1 + ['"v2"'] * v2
+    assert v1 >= 3 and v2 >= 2
+    assert sent[polls_before_restart] == '"v2"'  # the restart resumed from the saved ETag
+    gaps = [b - a for a, b in zip(feed.times, feed.times[1:], strict=False)]
+    within_run = gaps[: polls_before_restart - 1] + gaps[polls_before_restart:]
+    assert min(within_run) >= 0.95  # never polled before its interval was up
+    stored = read_articles(out).column("url").to_pylist()
+    assert sorted(stored) == sorted(story["url"] for story in second)
+    assert [a["url"] for a in read_jsonl(out, "alerts")] == [arms_story(0)["url"]]
 
 
 def test_spools_keep_records_by_window_until_read(tmp_path: Path) -> None:
