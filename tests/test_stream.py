@@ -2,7 +2,8 @@
 stop (SIGTERM) and restart that lose nothing and store nothing twice; an RSS feed polled on
 its interval with conditional GET, across a restart. Plus its pieces:
 spools, the streaming near-duplicate index, the ``stream:`` config section.
-No timing is asserted here; latency is measured by ``benchmarks/stream_latency.py``."""
+No speed is asserted here (latency is measured by ``benchmarks/stream_latency.py``); the
+poll interval is checked as the least time between two polls."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import StandardOptions
 from articles import arms_story, filler_story
@@ -51,6 +53,7 @@ from newswatch.pipelines.minhash import (
     signature,
 )
 from newswatch.pipelines.stream import StreamNotSupported, stream_options
+from newswatch.schemas import ARTICLE_SCHEMA
 
 NEWSWATCH = [sys.executable, "-m", "newswatch.pipelines.cli"]
 WAIT_S = 90.0
@@ -341,6 +344,12 @@ def test_feeds_are_polled_on_their_interval_with_conditional_get_across_a_restar
     stored = read_articles(out).column("url").to_pylist()
     assert sorted(stored) == sorted(story["url"] for story in second)
     assert [a["url"] for a in read_jsonl(out, "alerts")] == [arms_story(0)["url"]]
+    # Windows are written as batch runs write: same partitions, names and columns.
+    files = sorted((out / "articles").glob("dt=*/part-*.parquet"))
+    days = {datetime.fromisoformat(s["published"]).astimezone(UTC).date() for s in second}
+    assert {f.parent.name for f in files} == {f"dt={day}" for day in days}
+    for path in files:
+        assert pq.read_schema(path).remove_metadata() == ARTICLE_SCHEMA.remove_metadata()
 
 
 def test_spools_keep_records_by_window_until_read(tmp_path: Path) -> None:
