@@ -46,11 +46,9 @@ class _RaiseAlertsStreamingFn(beam.DoFn):
         assert self._raised_before is not None, "setup() opens the index"
         now = datetime.now(UTC).replace(microsecond=0)
         for alert in candidate_alerts(article, self._rules, now):
-            key = alert_key(alert.topic, alert.cluster_id)
-            if key in self._raised_before:
+            if not self._raised_before.first_time(alert_key(alert.topic, alert.cluster_id)):
                 self._suppressed.inc()
                 continue
-            self._raised_before.add(key)
             self._raised.inc()
             yield alert
 

@@ -222,13 +222,14 @@ class SeenKeys:
         committed.sync()
         self._synced_at = clock()
 
-    def __contains__(self, key: object) -> bool:
+    def first_time(self, key: str) -> bool:
+        """True, and the key is remembered, unless it was committed or passed before."""
         if self._clock() - self._synced_at >= self._refresh_s:
             self.sync()
-        return key in self._recent or key in self._committed
-
-    def add(self, key: str) -> None:
+        if key in self._recent or key in self._committed:
+            return False
         self._recent.add(key)
+        return True
 
     @property
     def recent(self) -> int:

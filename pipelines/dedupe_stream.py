@@ -38,10 +38,9 @@ class _DropSeenStreamingFn(beam.DoFn):
 
     def process(self, article: Article) -> Iterator[Article]:
         assert self._seen is not None, "setup() opens the index"
-        if article.article_id in self._seen:
+        if not self._seen.first_time(article.article_id):
             self._dropped.inc()
             return
-        self._seen.add(article.article_id)
         self._kept.inc()
         yield article
 

@@ -135,16 +135,16 @@ def test_seen_keys_hold_passed_keys_in_memory_only_until_they_are_committed(
     now = [0.0]
     seen = SeenKeys(CommittedKeys(str(out), ARTICLE_IDS), refresh_s=60, clock=lambda: now[0])
     passed = [article_id(f"https://p.example/{n}") for n in range(3)]
-    for key in passed:
-        assert key not in seen
-        seen.add(key)
-    assert all(key in seen for key in passed) and article_id(old_url(0)) in seen
+    assert [seen.first_time(key) for key in passed] == [True, True, True]
+    assert [seen.first_time(key) for key in passed] == [False, False, False]
+    assert not seen.first_time(article_id(old_url(0)))  # committed before the stream
     assert seen.recent == 3
     # The window holding two of them commits; the next lookup after refresh_s reads it.
     commit_articles(out, "2026-11-28", "w1-0", ["https://p.example/0", "https://p.example/1"])
     now[0] = 59.0
-    assert passed[0] in seen and seen.recent == 3
+    assert not seen.first_time(passed[0]) and seen.recent == 3
     now[0] = 60.0
-    assert passed[0] in seen and seen.recent == 1  # only the uncommitted one is held
-    assert all(key in seen for key in passed)
+    assert not seen.first_time(passed[0]) and seen.recent == 1  # only the uncommitted one
+    assert [seen.first_time(key) for key in passed] == [False, False, False]
+    assert seen.first_time(article_id("https://p.example/new"))
     seen.close()
