@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import queue
+import shutil
 import signal
 import statistics
 import subprocess
@@ -330,6 +331,7 @@ def run_benchmark(
                 process.kill()
                 process.wait()
         broker.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
