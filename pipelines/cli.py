@@ -470,10 +470,11 @@ def _stream(args: argparse.Namespace, beam_args: list[str]) -> int:
                 if not stream.wait(config.stream.drain_timeout_s):
                     _say(
                         args,
-                        logging.WARNING,
+                        logging.ERROR,
                         f"the open window did not commit within {config.stream.drain_timeout_s:g}s; "
                         "it is read again at the next start",
                     )
+                    return EXIT_RUN_FAILED
                 break
         if stream.error is not None:
             _say(args, logging.ERROR, f"stream failed: {_one_line(stream.error)}")

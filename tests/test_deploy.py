@@ -108,10 +108,12 @@ def deployed_commands() -> Iterator[tuple[str, list[str]]]:
         "containers"
     ]
     yield "kubernetes CronJob", container["args"]
-    exec_start = systemd_unit()["Service"]["ExecStart"]
-    program, *argv = shlex.split(exec_start)
-    assert program.endswith("/bin/newswatch")
-    yield "systemd ExecStart", argv
+    [container] = manifest("stream.yaml")["spec"]["template"]["spec"]["containers"]
+    yield "kubernetes stream Deployment", container["args"]
+    for unit in ("newswatch-run.service", "newswatch-stream.service"):
+        program, *argv = shlex.split(systemd_unit(unit)["Service"]["ExecStart"])
+        assert program.endswith("/bin/newswatch")
+        yield f"systemd {unit} ExecStart", argv
     for argv in newswatch_commands_in_shell((DEPLOY / "flink" / "run-flink.sh").read_text()):
         yield "flink run-flink.sh", argv
     dataflow = dataflow_main()
@@ -164,6 +166,8 @@ def test_the_deploy_folder_has_what_the_issue_asks_for() -> None:
         "kubernetes/pvc.yaml",
         "systemd/newswatch-run.service",
         "systemd/newswatch-run.timer",
+        "systemd/newswatch-stream.service",
+        "kubernetes/stream.yaml",
         "flink/README.md",
         "flink/Dockerfile",
         "flink/run-flink.sh",
@@ -183,7 +187,7 @@ def test_the_deploy_folder_has_what_the_issue_asks_for() -> None:
 )
 def test_every_deployed_command_parses_with_the_real_cli(where: str, argv: list[str]) -> None:
     args, beam_args = parse_command(argv)
-    if args.command == "run":
+    if args.command in ("run", "stream"):
         assert args.log_format == "json", f"{where}: schedulers get JSON logs"
         assert args.config, f"{where}: runs name their config"
 
@@ -250,12 +254,9 @@ def test_the_configmap_config_and_topics_are_accepted(tmp_path: Path) -> None:
     assert config.output == "/data"
 
 
-def test_the_cronjob_mounts_what_its_command_and_config_name(tmp_path: Path) -> None:
-    config = configmap_config(tmp_path)
-    job = manifest("cronjob.yaml")
-    assert job["spec"]["concurrencyPolicy"] == "Forbid"
-    assert job["spec"]["jobTemplate"]["spec"]["backoffLimit"] >= 1
-    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+def assert_pod_mounts_what_its_command_and_config_name(pod: dict[str, Any], config: Config) -> Any:
+    """The pod's one container: config from the ConfigMap, output on the claim, password
+    from the Secret, resources set, the image's user; returns its parsed command."""
     [container] = pod["containers"]
     args, _ = parse_command(container["args"])
     volumes = {v["name"]: v for v in pod["volumes"]}
@@ -275,6 +276,18 @@ def test_the_cronjob_mounts_what_its_command_and_config_name(tmp_path: Path) -> 
     env = {e["name"]: e for e in container["env"]}
     assert password_vars and all("secretKeyRef" in env[v]["valueFrom"] for v in password_vars)
     assert container["resources"]["requests"]["cpu"] and container["resources"]["limits"]["memory"]
+    assert pod["securityContext"]["runAsUser"] == image_user_id()
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    return args
+
+
+def test_the_cronjob_mounts_what_its_command_and_config_name(tmp_path: Path) -> None:
+    config = configmap_config(tmp_path)
+    job = manifest("cronjob.yaml")
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    assert job["spec"]["jobTemplate"]["spec"]["backoffLimit"] >= 1
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert assert_pod_mounts_what_its_command_and_config_name(pod, config).command == "run"
     failing = {
         code
         for rule in job["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]
@@ -282,10 +295,32 @@ def test_the_cronjob_mounts_what_its_command_and_config_name(tmp_path: Path) -> 
         for code in rule.get("onExitCodes", {}).get("values", [])
     }
     assert failing == {cli.EXIT_CONFIG, cli.EXIT_LOCK_HELD}
-    assert pod["securityContext"]["runAsUser"] == image_user_id()
     kustomization = manifest("kustomization.yaml")
     assert sorted(kustomization["resources"]) == ["configmap.yaml", "cronjob.yaml", "pvc.yaml"]
+    [container] = pod["containers"]
     assert [i["name"] for i in kustomization["images"]] == [container["image"]]
+
+
+def test_the_stream_deployment_is_one_pod_that_drains_before_the_next(tmp_path: Path) -> None:
+    config = configmap_config(tmp_path)
+    deployment = manifest("stream.yaml")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    pod = spec["template"]["spec"]
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+    args = assert_pod_mounts_what_its_command_and_config_name(pod, config)
+    assert args.command == "stream"
+    # The drain (the open window's commit) fits in the grace period, with room to spare.
+    assert pod["terminationGracePeriodSeconds"] >= config.stream.drain_timeout_s + 15
+    # A killed pod's lock expires soon enough for the next pod, and is refreshed in time.
+    assert args.lock_ttl <= 600
+    [container] = pod["containers"]
+    assert (
+        container["image"]
+        == manifest("cronjob.yaml")["spec"]["jobTemplate"]["spec"]["template"]["spec"][
+            "containers"
+        ][0]["image"]
+    )
 
 
 def test_the_compose_stack_is_wired_to_its_config() -> None:
@@ -329,6 +364,26 @@ def test_the_systemd_units_match_the_cli() -> None:
     assert timer["Install"]["WantedBy"] == "timers.target"
     venv = shlex.split(service["ExecStart"])[0].removesuffix("/bin/newswatch")
     assert f"python3.11 -m venv {venv}" in deploy_readme()
+
+
+def test_the_systemd_stream_unit_restarts_on_failure_and_drains_on_stop() -> None:
+    unit = systemd_unit("newswatch-stream.service")
+    service, run = unit["Service"], systemd_unit()["Service"]
+    assert service["Type"] == "simple" and service["Restart"] == "on-failure"
+    assert service["RestartPreventExitStatus"] == str(cli.EXIT_CONFIG)
+    args, _ = parse_command(shlex.split(service["ExecStart"])[1:])
+    assert args.command == "stream" and args.config == run_config_path(run)
+    config = load_config(str(DEPLOY / "systemd" / "config.yaml"))
+    assert int(service["TimeoutStopSec"]) >= config.stream.drain_timeout_s + 15
+    assert service["KillMode"] == "mixed"  # SIGTERM to the stream itself: the drain
+    for key in ("User", "StateDirectory", "EnvironmentFile", "ProtectSystem", "NoNewPrivileges"):
+        assert service[key] == run[key], key
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def run_config_path(service: dict[str, str]) -> str:
+    args, _ = parse_command(shlex.split(service["ExecStart"])[1:])
+    return str(args.config)
 
 
 # --- images -----------------------------------------------------------------------------

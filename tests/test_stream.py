@@ -245,6 +245,46 @@ def test_an_alert_while_streaming_and_a_restart_that_loses_and_repeats_nothing(
     index.close()
 
 
+@pytest.mark.slow
+def test_a_drain_that_times_out_exits_4_and_the_next_start_loses_nothing(
+    broker: Broker, tmp_path: Path
+) -> None:
+    topic = new_topic(broker.bootstrap, partitions=2)
+    alerts_topic = new_topic(broker.bootstrap, partitions=1, prefix="alerts")
+    out = tmp_path / "data"
+    config = stream_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
+    hurried = tmp_path / "hurried.yaml"
+    hurried.write_text(config.read_text("utf-8") + "  drain_timeout: 1\n", "utf-8")
+
+    stream = start_stream(hurried)
+    wait_for_status(stream, lambda line: "in 0 " in line)  # running, and idle
+    # Read at the next tick (within 0.5 s) as one bundle that takes seconds to process;
+    # the stop arrives in the middle of it, and the drain cannot end within 1 s.
+    backlog = [filler_story(i, seed=41) for i in range(1000)]
+    produce(broker.bootstrap, topic, backlog)
+    time.sleep(1)
+    assert stop_stream(stream) == 4
+    assert any("did not commit within 1s" in line for line in [*stream.seen, *drain(stream)])
+    assert not (out / "_state" / "run.lock").exists()  # the lock was released
+
+    stream = start_stream(config)
+    wait_for_status(stream, lambda line: f"stored {len(backlog)} (+0 pending)" in line)
+    assert stop_stream(stream) == 0
+    stored = read_articles(out).column("url").to_pylist()
+    assert sorted(stored) == sorted(story["url"] for story in backlog)
+    assert committed_offsets(broker.bootstrap, topic, "newswatch-stream-test") == (
+        high_watermarks(broker.bootstrap, topic)
+    )
+
+
+def drain(stream: Lines) -> list[str]:
+    """The lines the process wrote that were not read yet."""
+    lines = []
+    while not stream.lines.empty():
+        lines.append(stream.lines.get())
+    return lines
+
+
 def rss_document(stories: list[dict[str, Any]]) -> bytes:
     items = "".join(
         f"<item><title>{html.escape(story['title'])}</title><link>{story['url']}</link>"
