@@ -238,6 +238,7 @@ def run_benchmark(
         cpu_before, _ = _cpu_and_rss(stream.pid)
         acked: dict[str, float] = {}
         peak_rss = 0
+        rss_series: list[tuple[int, int]] = []
         begin = time.time()
         for i, article in enumerate(plan):
             due = begin + i / rate
@@ -249,7 +250,10 @@ def run_benchmark(
             if i in matches:
                 acked[article["url"]] = time.time()
             if i % int(rate) == 0:
-                peak_rss = max(peak_rss, _cpu_and_rss(stream.pid)[1])
+                rss_now = _cpu_and_rss(stream.pid)[1]
+                peak_rss = max(peak_rss, rss_now)
+                if i % int(rate * 30) == 0:  # every 30 s: is memory flat over a long run?
+                    rss_series.append((round(time.time() - begin), rss_now))
         end = time.time()
         producer.close()
         arrived: dict[str, float] = {}
@@ -318,6 +322,7 @@ def run_benchmark(
             "stream_startup_s": startup_s,
             "stream_cpu_s_during_production": cpu_after - cpu_before,
             "stream_peak_rss_bytes": peak_rss,
+            "stream_rss_bytes_every_30s": rss_series,
             "stop_after_sigterm_s": stopped_in,
             "stream_exit_code": exit_code,
             "status_lines": status_lines[-6:],

@@ -93,11 +93,20 @@ class Lines:
         self.process = process
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._pump_thread.start()
 
     def _pump(self, stream: Any) -> None:
         for line in stream:
             self.lines.put(line.rstrip("\n"))
+
+    def rest(self) -> list[str]:
+        """Every line not read yet, up to the end of the output (the process has ended)."""
+        self._pump_thread.join(timeout=30)
+        lines = []
+        while not self.lines.empty():
+            lines.append(self.lines.get())
+        return lines
 
     def next_line(self, timeout_s: float) -> str:
         line = self.lines.get(timeout=timeout_s)
@@ -264,7 +273,7 @@ def test_a_drain_that_times_out_exits_4_and_the_next_start_loses_nothing(
     produce(broker.bootstrap, topic, backlog)
     time.sleep(1)
     assert stop_stream(stream) == 4
-    assert any("did not commit within 1s" in line for line in [*stream.seen, *drain(stream)])
+    assert any("did not commit within 1s" in line for line in [*stream.seen, *stream.rest()])
     assert not (out / "_state" / "run.lock").exists()  # the lock was released
 
     stream = start_stream(config)
@@ -275,14 +284,6 @@ def test_a_drain_that_times_out_exits_4_and_the_next_start_loses_nothing(
     assert committed_offsets(broker.bootstrap, topic, "newswatch-stream-test") == (
         high_watermarks(broker.bootstrap, topic)
     )
-
-
-def drain(stream: Lines) -> list[str]:
-    """The lines the process wrote that were not read yet."""
-    lines = []
-    while not stream.lines.empty():
-        lines.append(stream.lines.get())
-    return lines
 
 
 def rss_document(stories: list[dict[str, Any]]) -> bytes:
