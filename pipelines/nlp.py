@@ -245,8 +245,15 @@ class TextAnalyser:
         for batch in spacy_batches(texts, self.batch_size, MAX_BATCH_CHARS):
             # Each text rides along with its Doc, so analyse_doc need not rebuild it.
             pairs = ((text, text) for text in batch)
-            for doc, text in self.nlp.pipe(pairs, as_tuples=True, batch_size=len(batch)):
-                yield analyse_doc(doc, self.aliases, self.terms, text)
+            # The zone frees the strings and lexemes a batch added to the vocabulary (and
+            # the tokenizer's cache of them) when it ends: without it a long-running worker
+            # grows with every new name and number it reads. Nothing of a Doc outlives it.
+            with self.nlp.memory_zone():
+                analysed = [
+                    analyse_doc(doc, self.aliases, self.terms, text)
+                    for doc, text in self.nlp.pipe(pairs, as_tuples=True, batch_size=len(batch))
+                ]
+            yield from analysed
 
 
 def spacy_batches(texts: Iterable[str], max_docs: int, max_chars: int) -> Iterator[list[str]]:
