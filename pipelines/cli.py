@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -398,6 +399,13 @@ def _add_stream_parser(commands: argparse._SubParsersAction) -> None:
         help=f"as for run (default {DEFAULT_LOCK_TTL_S:g}); the stream holds the lock while it runs",
     )
     stream.add_argument("--log-format", choices=("text", "json"), default="text")
+    stream.add_argument(
+        "--max-runtime",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="drain and exit 0 after this long, for a supervisor to start it again: the "
+        "DirectRunner's memory grows with every bundle it runs (see benchmarks/STREAMING.md)",
+    )
 
 
 def _stream(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -464,7 +472,11 @@ def _stream(args: argparse.Namespace, beam_args: list[str]) -> int:
             file=sys.stderr,
             flush=True,
         )
+        started = time.monotonic()
         while not stream.wait(0.5):
+            if args.max_runtime and time.monotonic() - started >= args.max_runtime:
+                _say(args, logging.INFO, f"ran for {args.max_runtime:g}s (--max-runtime): draining")
+                stopping.set()
             if stopping.is_set():
                 stream.request_stop()
                 if not stream.wait(config.stream.drain_timeout_s):

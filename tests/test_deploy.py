@@ -314,6 +314,7 @@ def test_the_stream_deployment_is_one_pod_that_drains_before_the_next(tmp_path: 
     assert pod["terminationGracePeriodSeconds"] >= config.stream.drain_timeout_s + 15
     # A killed pod's lock expires soon enough for the next pod, and is refreshed in time.
     assert args.lock_ttl <= 600
+    assert args.max_runtime == 3600  # the hourly exit that hands memory back
     [container] = pod["containers"]
     assert (
         container["image"]
@@ -369,10 +370,12 @@ def test_the_systemd_units_match_the_cli() -> None:
 def test_the_systemd_stream_unit_restarts_on_failure_and_drains_on_stop() -> None:
     unit = systemd_unit("newswatch-stream.service")
     service, run = unit["Service"], systemd_unit()["Service"]
-    assert service["Type"] == "simple" and service["Restart"] == "on-failure"
+    # Started again after its hourly exit (0) and after failures, but not on a config error.
+    assert service["Type"] == "simple" and service["Restart"] == "always"
     assert service["RestartPreventExitStatus"] == str(cli.EXIT_CONFIG)
     args, _ = parse_command(shlex.split(service["ExecStart"])[1:])
     assert args.command == "stream" and args.config == run_config_path(run)
+    assert args.max_runtime == 3600
     config = load_config(str(DEPLOY / "systemd" / "config.yaml"))
     assert int(service["TimeoutStopSec"]) >= config.stream.drain_timeout_s + 15
     assert service["KillMode"] == "mixed"  # SIGTERM to the stream itself: the drain

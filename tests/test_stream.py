@@ -286,6 +286,32 @@ def test_a_drain_that_times_out_exits_4_and_the_next_start_loses_nothing(
     )
 
 
+@pytest.mark.slow
+def test_max_runtime_drains_and_exits_0_for_its_supervisor(broker: Broker, tmp_path: Path) -> None:
+    topic = new_topic(broker.bootstrap, partitions=2)
+    alerts_topic = new_topic(broker.bootstrap, partitions=1, prefix="alerts")
+    out = tmp_path / "data"
+    config = stream_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
+    stories = [filler_story(i, seed=51) for i in range(5)]
+    produce(broker.bootstrap, topic, stories)
+    process = subprocess.Popen(
+        [*NEWSWATCH, "stream", "--config", str(config), "--max-runtime", "40"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stream = Lines(process, process.stderr)
+    assert process.wait(timeout=WAIT_S + 20) == 0  # by itself: no signal was sent
+    lines = [*stream.seen, *stream.rest()]
+    assert any("(--max-runtime): draining" in line for line in lines)
+    stored = read_articles(out).column("url").to_pylist()
+    assert sorted(stored) == sorted(story["url"] for story in stories)
+    assert committed_offsets(broker.bootstrap, topic, "newswatch-stream-test") == (
+        high_watermarks(broker.bootstrap, topic)
+    )
+    assert not (out / "_state" / "run.lock").exists()
+
+
 def rss_document(stories: list[dict[str, Any]]) -> bytes:
     items = "".join(
         f"<item><title>{html.escape(story['title'])}</title><link>{story['url']}</link>"
