@@ -3,6 +3,7 @@
     newswatch run [--config FILE] [--out DIR] [--lock-ttl SECONDS] [--log-format text|json]
                   [BEAM_OPTIONS...]
     newswatch stream [--config FILE] [--out DIR] [--window SECONDS] [--status-interval SECONDS]
+                     [--lock-ttl SECONDS] [--max-runtime SECONDS] [--log-format text|json]
                      [BEAM_OPTIONS...]
     newswatch broker [--port 9092]
     newswatch produce --topic NAME [--bootstrap HOST:PORT] (--sample | FILE.jsonl)
