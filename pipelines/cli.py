@@ -456,6 +456,7 @@ def _stream(args: argparse.Namespace, beam_args: list[str]) -> int:
         stopping.set()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    abandoned = False
     try:
         try:
             stream = start_stream(config, beam_args)
@@ -487,6 +488,7 @@ def _stream(args: argparse.Namespace, beam_args: list[str]) -> int:
                         f"the open window did not commit within {config.stream.drain_timeout_s:g}s; "
                         "it is read again at the next start",
                     )
+                    abandoned = True
                     return EXIT_RUN_FAILED
                 break
         if stream.error is not None:
@@ -497,6 +499,14 @@ def _stream(args: argparse.Namespace, beam_args: list[str]) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         lock.release()
+        if abandoned:
+            # The pipeline is still running inside Beam and spaCy: finalizing the
+            # interpreter under its threads can abort the process (SIGABRT) instead of
+            # exiting 4. Nothing of the open window was committed, so leave at once.
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_RUN_FAILED)
 
 
 def _say(args: argparse.Namespace, level: int, message: str) -> None:

@@ -214,11 +214,18 @@ class RunLock:
             expires_at=now + self._ttl,
             boot_id=_boot_id(),
         )
-        if self._local:
-            self._acquire_local(owner)
-        else:
-            self._acquire_remote(owner)
+        # Ours before the file is written: a SIGTERM handler that runs between the write
+        # and the return must still find and delete it (release checks the token, so a
+        # lock that turns out to be someone else's is never deleted).
         self._owner = owner
+        try:
+            if self._local:
+                self._acquire_local(owner)
+            else:
+                self._acquire_remote(owner)
+        except BaseException:
+            self._owner = None
+            raise
         if self._heartbeat:
             self._stop.clear()
             self._beat = threading.Thread(
