@@ -19,7 +19,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -209,21 +209,25 @@ class WriteRejected(_WritePartitioned):
         )
 
 
-def _parquet_column(column: str) -> Callable[[fileio.ReadableFile], Iterator[str]]:
-    def read(readable: fileio.ReadableFile) -> Iterator[str]:
+def article_ids_in(handle: BinaryIO) -> list[str]:
+    """The ``article_id`` column of one committed Parquet file."""
+    return [str(v) for v in pq.read_table(handle, columns=["article_id"]).column(0).to_pylist()]
+
+
+def alert_keys_in(handle: BinaryIO) -> Iterator[tuple[str, str]]:
+    """(topic, cluster_id) of each alert in one committed JSON Lines file."""
+    for line in io.TextIOWrapper(handle, encoding="utf-8"):
+        if line.strip():
+            record = json.loads(line)
+            yield record["topic"], record["cluster_id"]
+
+
+def _opened(read: Callable[[BinaryIO], Iterable[Any]]) -> Callable[[fileio.ReadableFile], Any]:
+    def read_file(readable: fileio.ReadableFile) -> Iterator[Any]:
         with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            table = pq.read_table(handle, columns=[column])
-        yield from table.column(column).to_pylist()
+            yield from read(handle)
 
-    return read
-
-
-def _alert_keys(readable: fileio.ReadableFile) -> Iterator[tuple[str, str]]:
-    with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        for line in io.TextIOWrapper(handle, encoding="utf-8"):
-            if line.strip():
-                record = json.loads(line)
-                yield record["topic"], record["cluster_id"]
+    return read_file
 
 
 class _ReadCommitted(beam.PTransform):
@@ -246,7 +250,7 @@ class ReadStoredArticleIds(_ReadCommitted):
 
     def __init__(self, root: str) -> None:
         super().__init__(
-            filesystem.join(root, ARTICLES, "dt=*", "*.parquet"), _parquet_column("article_id")
+            filesystem.join(root, ARTICLES, "dt=*", "*.parquet"), _opened(article_ids_in)
         )
 
 
@@ -254,4 +258,4 @@ class ReadStoredAlertKeys(_ReadCommitted):
     """(topic, cluster_id) of every committed alert: the ledger behind one alert per story."""
 
     def __init__(self, root: str) -> None:
-        super().__init__(filesystem.join(root, ALERTS, "dt=*", "*.jsonl"), _alert_keys)
+        super().__init__(filesystem.join(root, ALERTS, "dt=*", "*.jsonl"), _opened(alert_keys_in))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import logging
 import os
 import sqlite3
@@ -33,10 +32,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pyarrow.parquet as pq
-
 from newswatch.connectors import filesystem
-from newswatch.connectors.dataset import ALERTS, ARTICLES
+from newswatch.connectors.dataset import ALERTS, ARTICLES, alert_keys_in, article_ids_in
 
 __all__ = [
     "ALERT_KEYS",
@@ -70,17 +67,11 @@ def alert_key(topic: str, cluster_id: str) -> str:
 
 
 def _article_ids(data: bytes) -> list[str]:
-    table = pq.read_table(io.BytesIO(data), columns=["article_id"])
-    return [str(value) for value in table.column("article_id").to_pylist()]
+    return article_ids_in(io.BytesIO(data))
 
 
 def _alert_keys(data: bytes) -> list[str]:
-    keys = []
-    for line in data.decode("utf-8").splitlines():
-        if line.strip():
-            record = json.loads(line)
-            keys.append(alert_key(record["topic"], record["cluster_id"]))
-    return keys
+    return [alert_key(topic, cluster) for topic, cluster in alert_keys_in(io.BytesIO(data))]
 
 
 ARTICLE_IDS = KeyKind("article_ids", ARTICLES, "parquet", _article_ids)
