@@ -15,7 +15,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from benchmarks.corpus import BenchArticle
-from newswatch.pipelines.config import RunSettings
+from newswatch.pipelines.control.config import RunSettings
 
 ITEMS_PER_FEED = 500
 KAFKA_PARTITIONS = 4
@@ -92,7 +92,7 @@ def delete_topic(bootstrap: str, name: str) -> None:
 
 
 def produce_articles(bootstrap: str, topic: str, articles: Sequence[BenchArticle]) -> int:
-    from newswatch.connectors.kafka import KafkaConnection, produce_messages
+    from newswatch.connectors.kafka.connection import KafkaConnection, produce_messages
 
     connection = KafkaConnection(bootstrap_servers=(bootstrap,))
     messages = (

@@ -13,7 +13,7 @@ beside the repository when present, else a small generated one):
   long as the shorter story, so up to half of it is shared text (negatives).
 
 Every article of every pair goes into one index; each method then declares which pairs
-are duplicates. Ours runs the functions of ``pipelines/minhash.py`` exactly as the
+are duplicates. Ours runs the functions of ``pipelines/core/minhash.py`` exactly as the
 pipeline does (band keys, buckets capped at ``max_bucket``, containment check), grouped
 in memory instead of by a Beam shuffle; datasketch's MinHashLSH (Jaccard) and
 MinHashLSHEnsemble (containment) get the same shingles and each its best threshold on a
@@ -38,8 +38,8 @@ from pathlib import Path
 
 from datasketch import MinHash, MinHashLSH, MinHashLSHEnsemble
 
-from newswatch.pipelines.config import NearDuplicateSettings
-from newswatch.pipelines.minhash import (
+from newswatch.pipelines.control.config import NearDuplicateSettings
+from newswatch.pipelines.core.minhash import (
     SHINGLE_WORDS,
     FirstSeen,
     Signed,
@@ -447,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     methods: dict[str, tuple[str, list[float], Callable[[float], set[Pair]]]] = {
         "ours": (
-            "ours (pipelines/minhash.py)",
+            "ours (pipelines/core/minhash.py)",
             [0.5, 0.6, settings.threshold, 0.8, 0.9],
             lambda t: ours(bench, replace(settings, threshold=t)),
         ),

@@ -32,10 +32,10 @@ from apache_beam.transforms.window import GlobalWindows
 from benchmarks.corpus import DEFAULT_CORPUS, corpus_articles
 from benchmarks.measure import run_measured, wait_for_quiet
 from benchmarks.throughput import Inputs, bare_spacy, document_texts, verify_output
-from newswatch.pipelines.config import NlpSettings
-from newswatch.pipelines.entities import AliasTable
-from newswatch.pipelines.nlp import TextAnalyser, analyse_doc, document_text
-from newswatch.pipelines.topics import TopicRule
+from newswatch.pipelines.control.config import NlpSettings
+from newswatch.pipelines.core.aliases import AliasTable
+from newswatch.pipelines.core.nlp import TextAnalyser, analyse_doc, document_text
+from newswatch.pipelines.core.rules import TopicRule
 from newswatch.schemas import Article
 
 SPACY_BATCH = 16  # documents per batch sent to a spaCy process (memory grows with it)
@@ -96,7 +96,7 @@ def _in_worker_transform(processes: int) -> type[beam.PTransform]:
 
 def run_in_worker(argv: Sequence[str], processes: int) -> int:
     """``newswatch run`` with the NER transform swapped for the n_process one."""
-    from newswatch.pipelines import batch
+    from newswatch.pipelines import run as batch
     from newswatch.pipelines.cli import main
 
     batch.ExtractEntities = _in_worker_transform(processes)  # type: ignore[misc]

@@ -57,20 +57,20 @@ def stage_functions(n: int, corpus: Path) -> list[tuple[str, float]]:
 
     from apache_beam.coders import registry
 
-    from newswatch.connectors.dataset import encode_parquet
-    from newswatch.connectors.kafka import parse_message
-    from newswatch.connectors.rss import parse_feed
-    from newswatch.pipelines.alerts import candidate_alerts
-    from newswatch.pipelines.config import (
+    from newswatch.connectors.dataset.write import encode_parquet
+    from newswatch.connectors.kafka.connection import parse_message
+    from newswatch.connectors.rss.read import parse_feed
+    from newswatch.pipelines.stages.alerts import candidate_alerts
+    from newswatch.pipelines.control.config import (
         NearDuplicateSettings,
         NlpSettings,
         default_alias_table,
         default_topic_rules,
     )
-    from newswatch.pipelines.minhash import encode_signature, shingle_hashes, signature
-    from newswatch.pipelines.nlp import TermIndex, analyse_doc, document_text, load_pipeline
-    from newswatch.pipelines.normalize import NormalizeSettings, normalize_entry
-    from newswatch.pipelines.topics import match_topics
+    from newswatch.pipelines.core.minhash import encode_signature, shingle_hashes, signature
+    from newswatch.pipelines.core.nlp import TermIndex, analyse_doc, document_text, load_pipeline
+    from newswatch.pipelines.core.normalization import NormalizeSettings, normalize_entry
+    from newswatch.pipelines.core.rules import match_topics
     from newswatch.schemas import Article, RawArticle
 
     _, articles = corpus_articles(n, corpus)
@@ -206,8 +206,8 @@ def _package(filename: str) -> str:
 
 
 def whole_run(n: int, corpus: Path, top: int = 25) -> dict[str, float]:
-    from newswatch.pipelines.batch import run
-    from newswatch.pipelines.config import load_config
+    from newswatch.pipelines.run import run
+    from newswatch.pipelines.control.config import load_config
 
     _, articles = corpus_articles(n, corpus)
     with tempfile.TemporaryDirectory(prefix="newswatch-profile-") as tmp:
@@ -267,17 +267,17 @@ def whole_run(n: int, corpus: Path, top: int = 25) -> dict[str, float]:
 # do not nest in one another, so their sum is meaningful.
 CALL_SITES = (
     ("spaCy: Language.pipe", "spacy/language.py", "pipe"),
-    ("model load (load_pipeline, TermIndex.build)", "pipelines/nlp.py", "load"),
-    ("RSS: fetch + parse_feed", "connectors/rss.py", "process"),
-    ("Kafka: read + parse_message", "connectors/kafka.py", "process"),
-    ("normalize_entry", "pipelines/normalize.py", "normalize_entry"),
-    ("near-duplicates (every DoFn of the stage)", "pipelines/clusters.py", "process"),
-    ("analyse_doc", "pipelines/nlp.py", "analyse_doc"),
-    ("match_topics", "pipelines/topics.py", "match_topics"),
-    ("candidate_alerts", "pipelines/alerts.py", "candidate_alerts"),
-    ("write files (Parquet, JSON Lines)", "connectors/dataset.py", "process"),
-    ("plan_run", "pipelines/batch.py", "plan_run"),
-    ("commit", "pipelines/commit.py", "process"),
+    ("model load (load_pipeline, TermIndex.build)", "pipelines/core/nlp.py", "load"),
+    ("RSS: fetch + parse_feed", "connectors/rss/read.py", "process"),
+    ("Kafka: read + parse_message", "connectors/kafka/connection.py", "process"),
+    ("normalize_entry", "pipelines/core/normalization.py", "normalize_entry"),
+    ("near-duplicates (every DoFn of the stage)", "pipelines/stages/clusters.py", "process"),
+    ("analyse_doc", "pipelines/core/nlp.py", "analyse_doc"),
+    ("match_topics", "pipelines/core/rules.py", "match_topics"),
+    ("candidate_alerts", "pipelines/stages/alerts.py", "candidate_alerts"),
+    ("write files (Parquet, JSON Lines)", "connectors/dataset/write.py", "process"),
+    ("plan_run", "pipelines/run.py", "plan_run"),
+    ("commit", "pipelines/commit/manifest.py", "process"),
 )
 
 

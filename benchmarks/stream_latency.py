@@ -48,7 +48,7 @@ from kafka import KafkaProducer
 from benchmarks.corpus import DEFAULT_CORPUS, corpus_articles
 from benchmarks.inputs import create_topic
 from benchmarks.measure import library_versions, machine
-from newswatch.pipelines.broker import free_port, start_broker
+from newswatch.pipelines.cli.broker import free_port, start_broker
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NEWSWATCH = [sys.executable, "-m", "newswatch.pipelines.cli"]

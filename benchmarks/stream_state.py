@@ -49,7 +49,7 @@ def write_dataset(out: Path, ids: int, per_file: int, rng: random.Random) -> lis
 
 def measure(phase: str, out: str, sample_file: str) -> dict[str, float]:
     """One phase in this process; peak RSS is this process's."""
-    from newswatch.pipelines.committed_keys import ARTICLE_IDS, CommittedKeys
+    from newswatch.pipelines.commit.committed_keys import ARTICLE_IDS, CommittedKeys
 
     began = time.perf_counter()
     index = CommittedKeys(out, ARTICLE_IDS)

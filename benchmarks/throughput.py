@@ -121,8 +121,8 @@ def newswatch_command() -> list[str]:
 
 def bare_spacy(texts: Sequence[str], processes: int, batch_size: int) -> BareSpacy:
     """NER alone: the pipeline's spaCy pipeline over the same texts, nothing else."""
-    from newswatch.pipelines.config import default_alias_table
-    from newswatch.pipelines.nlp import load_pipeline
+    from newswatch.pipelines.control.config import default_alias_table
+    from newswatch.pipelines.core.nlp import load_pipeline
 
     nlp = load_pipeline("auto", default_alias_table())
     wait_for_quiet()
@@ -147,8 +147,8 @@ def _own_cpu_s() -> float:
 
 
 def document_texts(articles: Sequence[BenchArticle]) -> list[str]:
-    from newswatch.pipelines.config import NlpSettings
-    from newswatch.pipelines.nlp import document_text
+    from newswatch.pipelines.control.config import NlpSettings
+    from newswatch.pipelines.core.nlp import document_text
 
     max_chars = NlpSettings().max_chars
     return [document_text(a.title, a.text, max_chars) for a in articles]
@@ -312,8 +312,8 @@ def run_suite(
     with_startup: bool = True,
     retries: int = 1,
 ) -> Path:
-    from newswatch.pipelines.broker import free_port, start_broker
-    from newswatch.pipelines.config import NlpSettings
+    from newswatch.pipelines.cli.broker import free_port, start_broker
+    from newswatch.pipelines.control.config import NlpSettings
 
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

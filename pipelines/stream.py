@@ -17,7 +17,7 @@ The graph: ``Ticks`` → ``CommitWindows`` (closes ended windows) and ``Ticks`` 
 
 It runs on the DirectRunner's FnApiRunner, in memory, whatever ``--runner`` says is refused:
 that runner executes the graph as one fused stage, one tick per bundle, which the window
-committer relies on (``pipelines/window_commit.py``); other runners would need Beam's own
+committer relies on (``pipelines/commit/windows.py``); other runners would need Beam's own
 windowing, which does not fire downstream of an endless source on the DirectRunner here.
 """
 
@@ -38,18 +38,18 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from apache_beam.transforms.window import FixedWindows
 
 from newswatch.connectors import filesystem
-from newswatch.connectors.dataset import ALERTS, ARTICLES, REJECTED
-from newswatch.connectors.kafka import KafkaConnection, plan_partitions
-from newswatch.connectors.kafka_stream import KafkaPolling
-from newswatch.connectors.polling import PollSources
-from newswatch.connectors.rss_stream import FeedPolling
-from newswatch.connectors.spool import SpoolWindows
-from newswatch.connectors.ticks import Ticks
-from newswatch.pipelines.alerts_stream import SendAlerts
-from newswatch.pipelines.batch import analyse_articles, commit_targets, feed_requests
-from newswatch.pipelines.commit import recover
-from newswatch.pipelines.config import Config, KafkaAlerts
-from newswatch.pipelines.window_commit import REPORTS, CommitWindows, PartitionKey
+from newswatch.connectors.dataset.write import ALERTS, ARTICLES, REJECTED
+from newswatch.connectors.kafka.connection import KafkaConnection, plan_partitions
+from newswatch.connectors.kafka.poll import KafkaPolling
+from newswatch.connectors.stream.polling import PollSources
+from newswatch.connectors.rss.poll import FeedPolling
+from newswatch.connectors.stream.spool import SpoolWindows
+from newswatch.connectors.stream.ticks import Ticks
+from newswatch.pipelines.stages.alerts_stream import SendAlerts
+from newswatch.pipelines.run import analyse_articles, commit_targets, feed_requests
+from newswatch.pipelines.commit.manifest import recover
+from newswatch.pipelines.control.config import Config, KafkaAlerts
+from newswatch.pipelines.commit.windows import REPORTS, CommitWindows, PartitionKey
 
 __all__ = ["RunningStream", "StreamPlan", "build_stream", "plan_stream", "start_stream"]
 

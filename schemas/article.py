@@ -49,8 +49,8 @@ class Article:
     topics: tuple[TopicMatch, ...] = ()
     cluster_id: str = ""
     is_duplicate: bool = False
-    # The text's MinHash (pipelines/minhash.py) and its number of distinct shingles: what a
-    # later run needs to find copies of this article (pipelines/clusters.py).
+    # The text's MinHash (pipelines/core/minhash.py) and its number of distinct shingles: what a
+    # later run needs to find copies of this article (pipelines/stages/clusters.py).
     minhash: bytes = b""
     shingle_count: int = 0
 

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from servers import LocalHttpServer  # noqa: E402
 
-from newswatch.pipelines.broker import Broker, free_port, start_broker  # noqa: E402
+from newswatch.pipelines.cli.broker import Broker, free_port, start_broker  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The streaming stages' on-disk indexes of committed keys (``pipelines/committed_keys.py``),
+"""The streaming stages' on-disk indexes of committed keys (``pipelines/commit/committed_keys.py``),
 over real Parquet and JSON Lines files laid out as a run commits them."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from newswatch.pipelines.committed_keys import (
+from newswatch.pipelines.commit.committed_keys import (
     ALERT_KEYS,
     ARTICLE_IDS,
     CommittedKeys,
@@ -16,7 +16,7 @@ from newswatch.pipelines.committed_keys import (
     alert_key,
     index_dir_for,
 )
-from newswatch.pipelines.normalize import article_id
+from newswatch.pipelines.core.normalization import article_id
 from newswatch.schemas import Alert, Article
 from newswatch.schemas.article import articles_to_table
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from newswatch.pipelines.config import (
+from newswatch.pipelines.control.config import (
     Config,
     FileAlerts,
     HttpSettings,
@@ -19,8 +19,8 @@ from newswatch.pipelines.config import (
     load_config,
     parse_config,
 )
-from newswatch.pipelines.errors import ConfigError
-from newswatch.pipelines.normalize import NormalizeSettings
+from newswatch.pipelines.control.errors import ConfigError
+from newswatch.pipelines.core.normalization import NormalizeSettings
 
 CONFIG_YAML = """\
 sources:

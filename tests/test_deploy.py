@@ -19,8 +19,8 @@ import pytest
 import yaml
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from newswatch.pipelines import cli
-from newswatch.pipelines.config import Config, load_config
+from newswatch.pipelines.cli import commands as cli
+from newswatch.pipelines.control.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -512,7 +512,7 @@ def batch_pipeline_modules() -> list[Path]:
         [
             sys.executable,
             "-c",
-            "import sys, newswatch.pipelines.batch, newswatch.pipelines.cli\n"
+            "import sys, newswatch.pipelines.run, newswatch.pipelines.cli.commands\n"
             "print('\\n'.join(m.__file__ for n, m in sys.modules.items()"
             " if n.startswith('newswatch.') and getattr(m, '__file__', None)))",
         ],

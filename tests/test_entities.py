@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 import yaml
 
-from newswatch.pipelines.config import default_alias_table
-from newswatch.pipelines.entities import (
+from newswatch.pipelines.control.config import default_alias_table
+from newswatch.pipelines.core.aliases import (
     AliasEntry,
     AliasTable,
     canonical_entities,
     parse_alias_table,
     surface_key,
 )
-from newswatch.pipelines.errors import ConfigError
+from newswatch.pipelines.control.errors import ConfigError
 from newswatch.schemas import Entity
 
 TABLE = AliasTable.of(

@@ -13,7 +13,7 @@ import pytest
 from servers import LocalHttpServer as FeedServer
 from servers import Route, respond
 
-from newswatch.connectors.http_fetch import ACCEPT, DEFAULT_USER_AGENT, fetch_feed, redact_url
+from newswatch.connectors.rss.http_fetch import ACCEPT, DEFAULT_USER_AGENT, fetch_feed, redact_url
 
 FEED = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Local</title>

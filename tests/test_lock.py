@@ -21,8 +21,8 @@ import pytest
 from apache_beam.io.filesystem import CompressionTypes, FileMetadata, FileSystem
 from outputs import read_articles
 
-from newswatch.pipelines.cli import EXIT_CONFIG, EXIT_LOCK_HELD, EXIT_RUN_FAILED, main
-from newswatch.pipelines.lock import LockHeld, LockOwner, RunLock, lock_path
+from newswatch.pipelines.cli.commands import EXIT_CONFIG, EXIT_LOCK_HELD, EXIT_RUN_FAILED, main
+from newswatch.pipelines.control.lock import LockHeld, LockOwner, RunLock, lock_path
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 # The lock, and the file whose flock guards every change to it on a local disk.
@@ -134,7 +134,7 @@ def test_an_expired_lock_is_taken_over_with_a_warning(
 ) -> None:
     write_lock(tmp_path, expires_at=NOW - timedelta(seconds=1))
     lock = local_lock(tmp_path, clock=lambda: NOW)
-    with caplog.at_level(logging.WARNING, logger="newswatch.pipelines.lock"):
+    with caplog.at_level(logging.WARNING, logger="newswatch.pipelines.control.lock"):
         owner = lock.acquire()
     assert LockOwner.from_json(owner_file(tmp_path).read_bytes()) == owner
     [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -158,7 +158,7 @@ def test_a_lock_whose_process_is_gone_from_this_machine_is_taken_over_at_once(
     host, boot_id = this_machine()
     gone = ended_process_id()
     write_lock(tmp_path, expires_at=NOW + timedelta(hours=1), host=host, pid=gone, boot_id=boot_id)
-    with caplog.at_level(logging.WARNING, logger="newswatch.pipelines.lock"):
+    with caplog.at_level(logging.WARNING, logger="newswatch.pipelines.control.lock"):
         local_lock(tmp_path, clock=lambda: NOW).acquire()
     [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert f"held by {host} pid {gone}" in warning and "): process gone;" in warning
@@ -249,7 +249,7 @@ def test_release_leaves_alone_a_lock_another_run_took_over(
     taker = later.acquire()
     with pytest.raises(LockHeld):
         stalled.refresh()
-    with caplog.at_level(logging.WARNING, logger="newswatch.pipelines.lock"):
+    with caplog.at_level(logging.WARNING, logger="newswatch.pipelines.control.lock"):
         stalled.release()
     assert LockOwner.from_json(owner_file(tmp_path).read_bytes()) == taker
     assert any("was taken over while this run held it" in r.getMessage() for r in caplog.records)
@@ -271,8 +271,8 @@ def test_release_does_not_raise_when_the_storage_fails(
     def read_only(paths: list[str]) -> None:
         raise OSError(30, "Read-only file system")
 
-    monkeypatch.setattr("newswatch.pipelines.lock.FileSystems.delete", read_only)
-    with caplog.at_level(logging.WARNING, logger="newswatch.pipelines.lock"):
+    monkeypatch.setattr("newswatch.pipelines.control.lock.FileSystems.delete", read_only)
+    with caplog.at_level(logging.WARNING, logger="newswatch.pipelines.control.lock"):
         lock.release()
     assert owner_file(tmp_path).exists()
     assert any("could not delete the run lock" in r.getMessage() for r in caplog.records)
@@ -397,7 +397,7 @@ def test_on_an_object_store_an_expired_lock_is_taken_over(
     store: dict[str, tuple[bytes, float]], caplog: pytest.LogCaptureFixture
 ) -> None:
     remote_lock(ttl_s=60, clock=lambda: NOW).acquire()
-    with caplog.at_level(logging.WARNING, logger="newswatch.pipelines.lock"):
+    with caplog.at_level(logging.WARNING, logger="newswatch.pipelines.control.lock"):
         taker = remote_lock(clock=lambda: NOW + timedelta(seconds=61)).acquire()
     assert LockOwner.from_json(store[lock_path("memlock://bucket/out")][0]) == taker
     assert any("taking over the run lock" in r.getMessage() for r in caplog.records)
@@ -414,7 +414,7 @@ def test_on_an_object_store_a_run_whose_lock_was_overwritten_backs_off(
     def rival_writes_during_the_pause(seconds: float) -> None:
         store[path] = (rival.to_json(), time.time())
 
-    monkeypatch.setattr("newswatch.pipelines.lock.time.sleep", rival_writes_during_the_pause)
+    monkeypatch.setattr("newswatch.pipelines.control.lock.time.sleep", rival_writes_during_the_pause)
     with pytest.raises(LockHeld) as refused:
         remote_lock(clock=lambda: NOW).acquire()
     assert refused.value.owner == rival
@@ -446,7 +446,7 @@ def test_run_releases_the_lock_when_the_run_fails(
         seen.append(owner_file(tmp_path / "data").exists())
         raise OSError("disk full")
 
-    monkeypatch.setattr("newswatch.pipelines.batch.run", failing_run)
+    monkeypatch.setattr("newswatch.pipelines.run.run", failing_run)
     assert main(["run", "--out", str(tmp_path / "data")]) == EXIT_RUN_FAILED
     assert seen == [True]
     assert not owner_file(tmp_path / "data").exists()

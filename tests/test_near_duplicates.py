@@ -19,12 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from outputs import read_articles, read_jsonl
 
-from newswatch.connectors.dataset import encode_parquet
+from newswatch.connectors.dataset.write import encode_parquet
 from newswatch.pipelines.cli import main
-from newswatch.pipelines.clusters import ClusterNearDuplicates, horizon_partitions
-from newswatch.pipelines.config import NearDuplicateSettings, parse_config
-from newswatch.pipelines.errors import ConfigError
-from newswatch.pipelines.minhash import (
+from newswatch.pipelines.stages.clusters import ClusterNearDuplicates, horizon_partitions
+from newswatch.pipelines.control.config import NearDuplicateSettings, parse_config
+from newswatch.pipelines.control.errors import ConfigError
+from newswatch.pipelines.core.minhash import (
     FirstSeen,
     Signed,
     band_hashes,
@@ -41,7 +41,7 @@ from newswatch.pipelines.minhash import (
     signature,
     word_string,
 )
-from newswatch.pipelines.normalize import article_id
+from newswatch.pipelines.core.normalization import article_id
 from newswatch.schemas import Article
 
 # --- sample texts (written for these tests) ----------------------------------------------------

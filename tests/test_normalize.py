@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, reject
 from hypothesis import strategies as st
 
-from newswatch.pipelines.normalize import (
+from newswatch.pipelines.core.normalization import (
     NormalizeSettings,
     article_id,
     canonical_url,

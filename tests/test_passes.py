@@ -15,13 +15,13 @@ from kafka_tools import committed_offsets, high_watermarks, new_topic, produce
 from outputs import read_articles, read_jsonl
 from servers import LocalHttpServer, respond
 
-from newswatch.connectors.kafka import PartitionRange
-from newswatch.connectors.rss import FeedRequest
-from newswatch.pipelines.batch import RunPlan, split_plan
-from newswatch.pipelines.broker import Broker
+from newswatch.connectors.kafka.connection import PartitionRange
+from newswatch.connectors.rss.read import FeedRequest
+from newswatch.pipelines.run import RunPlan, split_plan
+from newswatch.pipelines.cli.broker import Broker
 from newswatch.pipelines.cli import main
-from newswatch.pipelines.config import RunSettings, load_config
-from newswatch.pipelines.errors import ConfigError
+from newswatch.pipelines.control.config import RunSettings, load_config
+from newswatch.pipelines.control.errors import ConfigError
 
 SAMPLES = files("newswatch.pipelines").joinpath("defaults", "samples")
 STARTED = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

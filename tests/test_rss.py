@@ -21,7 +21,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from servers import LocalHttpServer as FeedServer
 from servers import feed_with_etag, respond
 
-from newswatch.connectors.rss import (
+from newswatch.connectors.rss.read import (
     FeedReport,
     FeedRequest,
     ReadFromRss,

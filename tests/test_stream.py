@@ -30,7 +30,7 @@ from kafka_tools import committed_offsets, high_watermarks, new_topic, produce, 
 from outputs import read_articles, read_jsonl
 from servers import LocalHttpServer, feed_with_etag
 
-from newswatch.connectors.spool import (
+from newswatch.connectors.stream.spool import (
     append_records,
     count_spooled,
     read_spools,
@@ -38,12 +38,12 @@ from newswatch.connectors.spool import (
     window_run_id,
     window_start_us,
 )
-from newswatch.pipelines.broker import Broker
-from newswatch.pipelines.clusters_stream import SignatureIndex
-from newswatch.pipelines.committed_keys import ARTICLE_IDS, CommittedKeys
-from newswatch.pipelines.config import NearDuplicateSettings, StreamSettings, parse_config
-from newswatch.pipelines.errors import ConfigError
-from newswatch.pipelines.minhash import (
+from newswatch.pipelines.cli.broker import Broker
+from newswatch.pipelines.stages.clusters_stream import SignatureIndex
+from newswatch.pipelines.commit.committed_keys import ARTICLE_IDS, CommittedKeys
+from newswatch.pipelines.control.config import NearDuplicateSettings, StreamSettings, parse_config
+from newswatch.pipelines.control.errors import ConfigError
+from newswatch.pipelines.core.minhash import (
     Signed,
     band_keys,
     decode_signature,

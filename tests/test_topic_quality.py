@@ -17,10 +17,10 @@ import feedparser
 import pytest
 import yaml
 
-from newswatch.pipelines.config import default_alias_table, default_topic_rules
-from newswatch.pipelines.nlp import TextAnalyser, document_text
-from newswatch.pipelines.normalize import NormalizeSettings, normalize_entry
-from newswatch.pipelines.topics import TextAnalysis, TopicRule, match_topics
+from newswatch.pipelines.control.config import default_alias_table, default_topic_rules
+from newswatch.pipelines.core.nlp import TextAnalyser, document_text
+from newswatch.pipelines.core.normalization import NormalizeSettings, normalize_entry
+from newswatch.pipelines.core.rules import TextAnalysis, TopicRule, match_topics
 from newswatch.schemas import Article, RawArticle
 
 CASES_FILE = Path(__file__).with_name("topic_cases.yaml")

@@ -14,9 +14,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newswatch.pipelines.errors import ConfigError
-from newswatch.pipelines.nlp import TermIndex, document_text, paragraph_starts
-from newswatch.pipelines.topics import (
+from newswatch.pipelines.control.errors import ConfigError
+from newswatch.pipelines.core.nlp import TermIndex, document_text, paragraph_starts
+from newswatch.pipelines.core.rules import (
     MAX_EVIDENCE,
     MAX_EVIDENCE_CHARS,
     AnalysedSentence,

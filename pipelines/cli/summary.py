@@ -1,0 +1,43 @@
+"""The short, readable account of a run printed at its end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from newswatch.pipelines.run import RunOutcome
+
+
+def feed_counts(report: dict[str, Any] | None) -> tuple[int, int]:
+    """(feeds that answered, feeds that failed)."""
+    feeds = (report or {}).get("feeds", [])
+    failed = sum(1 for f in feeds if f["status"] == "failed")
+    return len(feeds) - failed, failed
+
+
+def format_summary(outcome: RunOutcome) -> str:
+    report = outcome.report or {}
+    committed = report.get("committed", {})
+    ok, failed = feed_counts(report)
+    partitions = report.get("partitions", [])
+    read = outcome.count("entries_read") + outcome.count("kafka_messages_read")
+    sources = f"{ok} feeds read, {failed} failed"
+    if partitions:
+        sources += f"; {len(partitions)} Kafka partitions read"
+    lines = [f"newswatch run {outcome.run_id}"]
+    if outcome.passes:
+        lines.append(f"  passes    {len(outcome.passes)}: {', '.join(outcome.passes)}")
+    lines += [
+        f"  sources   {sources}",
+        f"  read      {read} items",
+        f"  stored    {committed.get('articles', 0)} new articles, "
+        f"{outcome.count('duplicates_dropped')} duplicates dropped, "
+        f"{committed.get('rejected', 0)} rejected",
+        f"  stories   {outcome.count('near_duplicates')} new articles are copies of a known story",
+        f"  alerts    {committed.get('alerts', 0)} raised"
+        + (f", {committed['alerts_sent']} sent to Kafka" if committed.get("alerts_sent") else ""),
+    ]
+    for feed in report.get("feeds", []):
+        if feed.get("error"):
+            lines.append(f"  ! {feed['source']}: {feed['status']}: {feed['error']}")
+    lines.append(f"  output    {outcome.output}  (articles/, alerts/, rejected/)")
+    return "\n".join(lines)

@@ -1,0 +1,172 @@
+"""Canonical entity names: the alias table and the mapping from NER spans to it.
+
+The table is data (``defaults/aliases.yaml``, extensible from config): each entry names a
+canonical entity, its label, the surface forms that always mean it (``aliases``) and short
+forms that mean it only in a document that also names it in full (``short_forms``: "Kim"
+is Kim Jong Un only where Kim Jong Un is named).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from newswatch.pipelines.control.errors import ConfigError
+from newswatch.schemas import Entity
+
+# Labels worth watching; dates, numbers and quantities are not entities an analyst follows.
+KEPT_LABELS = frozenset(
+    {"PERSON", "ORG", "GPE", "NORP", "LOC", "EVENT", "FAC", "PRODUCT", "LAW", "WORK_OF_ART"}
+)
+
+_SPACE = re.compile(r"\s+")
+_POSSESSIVE = re.compile(r"[’']s$")
+
+
+def surface_key(text: str) -> str:
+    """The lookup key of a surface form: case-folded, hyphens as spaces, no article or 's."""
+    key = _SPACE.sub(" ", text.replace("-", " ").replace("\u2010", " ")).strip().casefold()
+    key = _POSSESSIVE.sub("", key)
+    if key.startswith("the "):
+        key = key[4:]
+    return key
+
+
+def display_name(text: str) -> str:
+    """A span as a readable name: whitespace folded, no leading article, no possessive."""
+    name = _SPACE.sub(" ", text).strip()
+    name = _POSSESSIVE.sub("", name)
+    if name[:4].lower() == "the ":
+        name = name[4:]
+    return name
+
+
+@dataclass(frozen=True)
+class AliasEntry:
+    canonical: str
+    label: str
+    aliases: tuple[str, ...] = ()
+    short_forms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AliasTable:
+    entries: tuple[AliasEntry, ...] = ()
+    _by_surface: dict[str, AliasEntry] = field(default_factory=dict, compare=False, repr=False)
+    _by_short: dict[str, AliasEntry] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, entries: Iterable[AliasEntry]) -> AliasTable:
+        """Later entries override earlier ones, so a user table can refine the bundled one."""
+        merged: dict[str, AliasEntry] = {}
+        for entry in entries:
+            # Moved to the end, so its surface forms also win over earlier entries' ones.
+            merged.pop(entry.canonical, None)
+            merged[entry.canonical] = entry
+        by_surface: dict[str, AliasEntry] = {}
+        by_short: dict[str, AliasEntry] = {}
+        for entry in merged.values():
+            for surface in (entry.canonical, *entry.aliases):
+                by_surface[surface_key(surface)] = entry
+            for short in entry.short_forms:
+                by_short[surface_key(short)] = entry
+        return cls(tuple(merged.values()), by_surface, by_short)
+
+    def merged_with(self, other: AliasTable) -> AliasTable:
+        return AliasTable.of((*self.entries, *other.entries))
+
+    def lookup(self, surface: str) -> AliasEntry | None:
+        return self._by_surface.get(surface_key(surface))
+
+    def lookup_short(self, surface: str) -> AliasEntry | None:
+        return self._by_short.get(surface_key(surface))
+
+    def ruler_patterns(self) -> list[dict[str, Any]]:
+        """Patterns for spaCy's EntityRuler, so aliases NER misses are still found.
+
+        Phrases match in any case; acronyms ("US", "UN", "ROK") only as written, or the
+        pronoun "us" would become the United States.
+        """
+        patterns: list[dict[str, Any]] = []
+        for entry in self.entries:
+            for surface in (entry.canonical, *entry.aliases):
+                pattern: str | list[dict[str, str]] = surface
+                if is_acronym(surface):
+                    pattern = [{"ORTH": token} for token in surface.split()]
+                patterns.append({"label": entry.label, "pattern": pattern, "id": entry.canonical})
+        return patterns
+
+
+def is_acronym(surface: str) -> bool:
+    letters = [c for c in surface if c.isalpha()]
+    return bool(letters) and all(c.isupper() for c in letters) and len(letters) <= 6
+
+
+def canonical_entities(spans: Sequence[tuple[str, str]], table: AliasTable) -> tuple[Entity, ...]:
+    """Map (text, label) spans of one document to entities with canonical names.
+
+    >>> table = AliasTable.of([AliasEntry("North Korea", "GPE", ("DPRK",))])
+    >>> canonical_entities([("DPRK", "ORG")], table)
+    (Entity(text='DPRK', label='ORG', canonical='North Korea'),)
+    """
+    kept = [(text, label) for text, label in spans if label in KEPT_LABELS and text.strip()]
+    named = {entry.canonical for text, _ in kept if (entry := table.lookup(text))}
+    seen: set[tuple[str, str, str]] = set()
+    out: list[Entity] = []
+    for text, label in kept:
+        canonical = canonical_name(text, table, named)
+        key = (display_name(text), label, canonical)
+        if key not in seen:
+            seen.add(key)
+            out.append(Entity(*key))
+    return tuple(out)
+
+
+def canonical_name(text: str, table: AliasTable, named_in_document: set[str]) -> str:
+    """The canonical name of one span, given the canonical names the document states in full."""
+    if entry := table.lookup(text):
+        return entry.canonical
+    short = table.lookup_short(text)
+    if short is not None and short.canonical in named_in_document:
+        return short.canonical
+    return display_name(text)
+
+
+def parse_alias_table(data: Any, file: str) -> AliasTable:
+    """The alias table from its YAML form; errors name the key path."""
+    if not isinstance(data, Mapping) or set(data) != {"entities"}:
+        raise ConfigError(file, "", "an alias table is a mapping with the single key 'entities'")
+    raw_entries = data["entities"]
+    if not isinstance(raw_entries, list):
+        raise ConfigError(file, "entities", "must be a list")
+    entries = []
+    for i, raw in enumerate(raw_entries):
+        path = f"entities[{i}]"
+        if not isinstance(raw, Mapping):
+            raise ConfigError(file, path, "must be a mapping")
+        unknown = set(raw) - {"canonical", "label", "aliases", "short_forms"}
+        if unknown:
+            raise ConfigError(file, f"{path}.{sorted(unknown)[0]}", "unknown key")
+        canonical = raw.get("canonical")
+        if not isinstance(canonical, str) or not canonical.strip():
+            raise ConfigError(file, f"{path}.canonical", "must be a non-empty string")
+        label = raw.get("label", "ORG")
+        if not isinstance(label, str) or not label.isupper():
+            raise ConfigError(file, f"{path}.label", "must be an upper-case spaCy label")
+        entries.append(
+            AliasEntry(
+                canonical=canonical.strip(),
+                label=label,
+                aliases=_strings(raw.get("aliases", []), file, f"{path}.aliases"),
+                short_forms=_strings(raw.get("short_forms", []), file, f"{path}.short_forms"),
+            )
+        )
+    return AliasTable.of(entries)
+
+
+def _strings(value: Any, file: str, path: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(file, path, "must be a list of non-empty strings")
+    return tuple(v.strip() for v in value)

