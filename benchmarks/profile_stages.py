@@ -58,9 +58,8 @@ def stage_functions(n: int, corpus: Path) -> list[tuple[str, float]]:
     from apache_beam.coders import registry
 
     from newswatch.connectors.dataset.write import encode_parquet
-    from newswatch.connectors.kafka.connection import parse_message
+    from newswatch.connectors.kafka.messages import parse_message
     from newswatch.connectors.rss.read import parse_feed
-    from newswatch.pipelines.stages.alerts import candidate_alerts
     from newswatch.pipelines.control.config import (
         NearDuplicateSettings,
         NlpSettings,
@@ -71,6 +70,7 @@ def stage_functions(n: int, corpus: Path) -> list[tuple[str, float]]:
     from newswatch.pipelines.core.nlp import TermIndex, analyse_doc, document_text, load_pipeline
     from newswatch.pipelines.core.normalization import NormalizeSettings, normalize_entry
     from newswatch.pipelines.core.rules import match_topics
+    from newswatch.pipelines.stages.alerts import candidate_alerts
     from newswatch.schemas import Article, RawArticle
 
     _, articles = corpus_articles(n, corpus)
@@ -206,8 +206,8 @@ def _package(filename: str) -> str:
 
 
 def whole_run(n: int, corpus: Path, top: int = 25) -> dict[str, float]:
-    from newswatch.pipelines.run import run
     from newswatch.pipelines.control.config import load_config
+    from newswatch.pipelines.run import run
 
     _, articles = corpus_articles(n, corpus)
     with tempfile.TemporaryDirectory(prefix="newswatch-profile-") as tmp:

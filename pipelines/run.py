@@ -23,33 +23,20 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from newswatch.connectors.dataset.write import OutputLayout, WriteAlertLog, WriteArticles, WriteRejected
-from newswatch.connectors.rss.http_fetch import redact_url
-from newswatch.connectors.kafka.connection import (
-    KafkaConnection,
-    PartitionRange,
-    ReadFromKafka,
-    plan_partitions,
-)
+from newswatch.connectors.dataset.layout import OutputLayout
+from newswatch.connectors.dataset.write import WriteAlertLog, WriteArticles, WriteRejected
+from newswatch.connectors.kafka.connection import KafkaConnection, PartitionRange, plan_partitions
+from newswatch.connectors.kafka.read import ReadFromKafka
 from newswatch.connectors.rss.read import FeedRequest, ReadFromRss
+from newswatch.pipelines.chain import AnalyseArticles, StatefulStages
+from newswatch.pipelines.commit.feed_state import feed_requests
+from newswatch.pipelines.commit.manifest import CommitTargets, new_run_id, recover
+from newswatch.pipelines.commit.run_commit import CommitRun
+from newswatch.pipelines.commit.run_report import read_run_report
+from newswatch.pipelines.control.settings import Config, RunSettings
 from newswatch.pipelines.stages.alerts import RaiseAlerts
-from newswatch.pipelines.stages.alerts_stream import RaiseAlertsStreaming
 from newswatch.pipelines.stages.clusters import ClusterNearDuplicates
-from newswatch.pipelines.stages.clusters_stream import ClusterNearDuplicatesStreaming
-from newswatch.pipelines.commit.manifest import (
-    CommitRun,
-    CommitTargets,
-    KafkaAlertTarget,
-    load_feed_state,
-    new_run_id,
-    read_run_report,
-    recover,
-)
-from newswatch.pipelines.control.config import Config, KafkaAlerts, RunSettings
 from newswatch.pipelines.stages.dedupe import DropSeen
-from newswatch.pipelines.stages.dedupe_stream import DropSeenStreaming
-from newswatch.pipelines.stages.analyse import ExtractEntities, MatchTopics
-from newswatch.pipelines.core.normalization import Normalize
 
 log = logging.getLogger(__name__)
 
@@ -76,36 +63,6 @@ class RunOutcome:
 
     def count(self, name: str) -> int:
         return self.counters.get(name, 0)
-
-
-def commit_targets(config: Config) -> CommitTargets:
-    return CommitTargets(
-        kafka_sources={s.name: KafkaConnection.from_config(s) for s in config.kafka_sources},
-        kafka_alerts=tuple(
-            KafkaAlertTarget(KafkaConnection.from_config(sink), sink.topic)
-            for sink in config.alerts
-            if isinstance(sink, KafkaAlerts)
-        ),
-    )
-
-
-def feed_requests(config: Config) -> list[FeedRequest]:
-    """Each feed with the validators its last committed read saved (none if its URL changed)."""
-    validators = load_feed_state(config.output)
-    feeds = []
-    for source in config.rss_sources:
-        known = validators.get(source.name)
-        if known is not None and known.url != redact_url(source.url):
-            known = None
-        feeds.append(
-            FeedRequest(
-                source=source.name,
-                url=source.url,
-                etag=known.etag if known else None,
-                last_modified=known.last_modified if known else None,
-            )
-        )
-    return feeds
 
 
 def plan_run(config: Config, now: datetime | None = None) -> RunPlan:
@@ -189,73 +146,40 @@ def _kafka_slices(ranges: Sequence[PartitionRange], budget: int) -> list[dict[in
 def read_sources(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> dict[str, Any]:
     """Every configured source, as raw items, rejections and per-source reports."""
     outputs: dict[str, list[beam.PCollection]] = {"articles": [], "rejected": [], "reports": []}
+    reads = []
     if plan.feeds:
-        rss = pipeline | "ReadFromRss" >> ReadFromRss(
-            feeds=plan.feeds,
-            timeout_s=config.http.timeout_s,
-            max_bytes=config.http.max_bytes,
-            user_agent=config.http.user_agent,
-            allow_file=config.http.allow_local_files,
-            max_redirects=config.http.max_redirects,
-        )
-        for key in outputs:
-            outputs[key].append(rss[key])
+        reads.append(pipeline | "ReadFromRss" >> ReadFromRss.from_config(plan.feeds, config.http))
     for source in config.kafka_sources:
-        ranges = [r for r in plan.kafka if r.source == source.name]
-        kafka = pipeline | f"ReadFromKafka[{source.name}]" >> ReadFromKafka(
-            connection=KafkaConnection.from_config(source),
-            ranges=ranges,
-            group_id=source.group_id,
-            max_message_bytes=source.max_message_bytes,
-            stall_timeout_s=source.read_timeout_s,
+        reads.append(
+            pipeline
+            | f"ReadFromKafka[{source.name}]" >> ReadFromKafka.from_config(source, plan.kafka)
         )
+    for read in reads:
         for key in outputs:
-            outputs[key].append(kafka[key])
+            outputs[key].append(read[key])
     return {
         key: tuple(pcolls) | f"All{key.title()}" >> beam.Flatten()
         for key, pcolls in outputs.items()
     }
 
 
-def analyse_articles(
-    raw: beam.PCollection, config: Config, now: datetime, *, streaming: bool = False
-) -> dict[str, beam.PCollection]:
-    """The stage chain of ``newswatch run`` and ``newswatch stream``: raw items to stored
-    articles, the alerts they raise, and the items normalization rejected.
-
-    ``streaming`` picks the unbounded form of the three stages that consult committed state
-    (exact dedupe, near-duplicates, alerts): in batch each is a join with the dataset, which
-    never fires on an unbounded input. ``now`` fixes the near-duplicate horizon of a batch run.
-    """
-    normalized = raw | "Normalize" >> Normalize(config.normalize)
-    refresh_s = config.stream.state_refresh_s
-    if streaming:
-        new = normalized["articles"] | "DropSeen" >> DropSeenStreaming(config.output, refresh_s)
-        new = new | "ClusterNearDuplicates" >> ClusterNearDuplicatesStreaming(
-            config.output, config.near_duplicates
-        )
-    else:
-        new = normalized["articles"] | "DropSeen" >> DropSeen(config.output)
-        new = new | "ClusterNearDuplicates" >> ClusterNearDuplicates(
-            config.output, config.near_duplicates, now
-        )
-    analysed = new | "ExtractEntities" >> ExtractEntities(config.nlp, config.aliases, config.topics)
-    articles = analysed | "MatchTopics" >> MatchTopics(config.topics)
-    if streaming:
-        raise_alerts: beam.PTransform = RaiseAlertsStreaming(
-            config.topics, config.output, refresh_s
-        )
-    else:
-        raise_alerts = RaiseAlerts(config.topics, config.output)
-    alerts = articles | "RaiseAlerts" >> raise_alerts
-    return {"articles": articles, "alerts": alerts, "rejected": normalized["rejected"]}
+def batch_stages(config: Config, now: datetime) -> StatefulStages:
+    """The bounded forms of the stateful stages: joins with the committed dataset.
+    ``now`` fixes the near-duplicate horizon."""
+    return StatefulStages(
+        drop_seen=DropSeen(config.output),
+        cluster=ClusterNearDuplicates(config.output, config.near_duplicates, now),
+        raise_alerts=RaiseAlerts(config.topics, config.output),
+    )
 
 
 def build(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> None:
     """The whole bounded graph, stage by stage."""
     layout = OutputLayout(config.output, plan.run_id)
     sources = read_sources(pipeline, config, plan)
-    stages = analyse_articles(sources["articles"], config, plan.started_at)
+    stages = sources["articles"] | "AnalyseArticles" >> AnalyseArticles(
+        config, batch_stages(config, plan.started_at)
+    )
     rejected = (sources["rejected"], stages["rejected"]) | "AllRejections" >> beam.Flatten()
     to_commit = (
         stages["articles"] | "WriteArticles" >> WriteArticles(layout),
@@ -263,7 +187,7 @@ def build(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> None:
         rejected | "WriteRejected" >> WriteRejected(layout),
         sources["reports"],
     ) | "ToCommit" >> beam.Flatten()
-    to_commit | "CommitRun" >> CommitRun(layout, commit_targets(config))
+    to_commit | "CommitRun" >> CommitRun(layout, CommitTargets.from_config(config))
 
 
 def run(config: Config, beam_args: Sequence[str], now: datetime | None = None) -> RunOutcome:
@@ -272,7 +196,7 @@ def run(config: Config, beam_args: Sequence[str], now: datetime | None = None) -
     A pass that fails ends the run: the passes before it stay committed, and the next run
     plans from there.
     """
-    for result in recover(config.output, commit_targets(config)):
+    for result in recover(config.output, CommitTargets.from_config(config)):
         log.warning("completed interrupted run %s: %d articles", result.run_id, result.articles)
     outcomes = []
     for number, planned in enumerate(split_plan(plan_run(config, now), config.run)):

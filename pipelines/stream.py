@@ -2,8 +2,8 @@
 Parquet and offsets committed per fixed window.
 
 ``build_stream`` assembles the graph from the same stage chain as ``newswatch run``
-(``batch.analyse_articles``, with the streaming forms of the three stages that consult
-committed state); ``start_stream`` plans the stream (feed validators, each Kafka partition's
+(``chain.AnalyseArticles``, with the streaming forms of the three stages that consult
+committed state, ``stream_stages``); ``start_stream`` plans the stream (feed validators, each Kafka partition's
 committed offset), starts it on the DirectRunner and returns a handle to stop it::
 
     stream = start_stream(config, [])
@@ -38,18 +38,23 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from apache_beam.transforms.window import FixedWindows
 
 from newswatch.connectors import filesystem
-from newswatch.connectors.dataset.write import ALERTS, ARTICLES, REJECTED
+from newswatch.connectors.dataset.layout import ALERTS, ARTICLES, REJECTED, OutputLayout
+from newswatch.connectors.kafka.alerts import SendAlerts
 from newswatch.connectors.kafka.connection import KafkaConnection, plan_partitions
 from newswatch.connectors.kafka.poll import KafkaPolling
-from newswatch.connectors.stream.polling import PollSources
 from newswatch.connectors.rss.poll import FeedPolling
+from newswatch.connectors.rss.read import FetchOptions
+from newswatch.connectors.stream.polling import PollSources
 from newswatch.connectors.stream.spool import SpoolWindows
 from newswatch.connectors.stream.ticks import Ticks
-from newswatch.pipelines.stages.alerts_stream import SendAlerts
-from newswatch.pipelines.run import analyse_articles, commit_targets, feed_requests
-from newswatch.pipelines.commit.manifest import recover
-from newswatch.pipelines.control.config import Config, KafkaAlerts
-from newswatch.pipelines.commit.windows import REPORTS, CommitWindows, PartitionKey
+from newswatch.pipelines.chain import AnalyseArticles, StatefulStages
+from newswatch.pipelines.commit.feed_state import feed_requests
+from newswatch.pipelines.commit.manifest import CommitTargets, PartitionKey, recover
+from newswatch.pipelines.commit.windows import REPORTS, CommitWindows
+from newswatch.pipelines.control.settings import Config, KafkaAlerts
+from newswatch.pipelines.stages.alerts import RaiseAlertsStreaming
+from newswatch.pipelines.stages.clusters import ClusterNearDuplicatesStreaming
+from newswatch.pipelines.stages.dedupe import DropSeenStreaming
 
 __all__ = ["RunningStream", "StreamPlan", "build_stream", "plan_stream", "start_stream"]
 
@@ -86,7 +91,7 @@ class StreamPlan:
 def spool_root_for(output: str) -> str:
     """Spools sit beside the staging folders on a local output, in a temp folder otherwise."""
     if filesystem.is_local(output):
-        return filesystem.join(output, "_staging")
+        return OutputLayout(output).staging_root
     return os.path.join(tempfile.gettempdir(), "newswatch-spool")
 
 
@@ -120,6 +125,17 @@ def plan_stream(config: Config, stop_file: str, now: datetime | None = None) -> 
     )
 
 
+def stream_stages(config: Config) -> StatefulStages:
+    """The unbounded forms of the stateful stages: lookups in on-disk indexes of the dataset
+    and in-memory state of what passed, on the one worker the stream runs on."""
+    refresh_s = config.stream.state_refresh_s
+    return StatefulStages(
+        drop_seen=DropSeenStreaming(config.output, refresh_s),
+        cluster=ClusterNearDuplicatesStreaming(config.output, config.near_duplicates),
+        raise_alerts=RaiseAlertsStreaming(config.topics, config.output, refresh_s),
+    )
+
+
 def build_stream(pipeline: beam.Pipeline, config: Config, plan: StreamPlan) -> None:
     """The whole unbounded graph, stage by stage."""
     settings = config.stream
@@ -129,28 +145,20 @@ def build_stream(pipeline: beam.Pipeline, config: Config, plan: StreamPlan) -> N
         spool_root=plan.spool_root,
         token=plan.token,
         window_s=settings.window_s,
-        targets=commit_targets(config),
+        targets=CommitTargets.from_config(config),
         starts=plan.starts,
         status_interval_s=settings.status_interval_s,
     )
-    http = config.http
     sources = ticks | "PollSources" >> PollSources(
-        kafka=plan.kafka,
-        feeds=plan.feeds,
-        fetch_options={
-            "timeout_s": http.timeout_s,
-            "max_bytes": http.max_bytes,
-            "user_agent": http.user_agent,
-            "allow_file": http.allow_local_files,
-            "max_redirects": http.max_redirects,
-            "max_retry_after_s": 30.0,
-        },
+        kafka=plan.kafka, feeds=plan.feeds, options=FetchOptions.from_config(config.http)
     )
     windowed = {
         key: pcoll | f"Window{key.title()}" >> beam.WindowInto(FixedWindows(settings.window_s))
         for key, pcoll in sources.items()
     }
-    stages = analyse_articles(windowed["articles"], config, plan.started_at, streaming=True)
+    stages = windowed["articles"] | "AnalyseArticles" >> AnalyseArticles(
+        config, stream_stages(config)
+    )
 
     def spool(kind: str, sink: str = "main") -> SpoolWindows:
         return SpoolWindows(spool_root=plan.spool_root, token=plan.token, kind=kind, sink=sink)
@@ -225,7 +233,7 @@ def start_stream(config: Config, beam_args: Sequence[str]) -> RunningStream:
     from apache_beam.runners.portability.fn_api_runner import fn_runner
 
     options = stream_options(beam_args)
-    for result in recover(config.output, commit_targets(config)):
+    for result in recover(config.output, CommitTargets.from_config(config)):
         log.warning("completed interrupted window %s: %d articles", result.run_id, result.articles)
     stop_dir = tempfile.mkdtemp(prefix="newswatch-stream-")
     plan = plan_stream(config, os.path.join(stop_dir, "stop"))

@@ -13,9 +13,9 @@ from newswatch.pipelines.commit.committed_keys import (
     ARTICLE_IDS,
     CommittedKeys,
     SeenKeys,
-    alert_key,
     index_dir_for,
 )
+from newswatch.pipelines.core.alerting import alert_key
 from newswatch.pipelines.core.normalization import article_id
 from newswatch.schemas import Alert, Article
 from newswatch.schemas.article import articles_to_table

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from newswatch.pipelines.control.config import default_alias_table
+from newswatch.pipelines.control.errors import ConfigError
 from newswatch.pipelines.core.aliases import (
     AliasEntry,
     AliasTable,
@@ -15,7 +16,6 @@ from newswatch.pipelines.core.aliases import (
     parse_alias_table,
     surface_key,
 )
-from newswatch.pipelines.control.errors import ConfigError
 from newswatch.schemas import Entity
 
 TABLE = AliasTable.of(

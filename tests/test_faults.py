@@ -25,10 +25,10 @@ from outputs import dataset_files, read_articles, read_jsonl
 from servers import LocalHttpServer, respond
 from test_kafka_e2e import kafka_config
 
-from newswatch.connectors.kafka.connection import parse_message
+from newswatch.connectors.kafka.messages import parse_message
 from newswatch.pipelines import run as batch
-from newswatch.pipelines.cli.broker import Broker, free_port, start_broker
 from newswatch.pipelines.cli import main
+from newswatch.pipelines.cli.broker import Broker, free_port, start_broker
 from newswatch.pipelines.control.config import load_config
 from newswatch.schemas import RawArticle, Rejection
 

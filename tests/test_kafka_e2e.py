@@ -20,8 +20,8 @@ from articles import arms_story, filler_story
 from kafka_tools import committed_offsets, high_watermarks, new_topic, produce, read_all
 from outputs import dataset_files, read_articles, read_jsonl
 
-from newswatch.pipelines.cli.broker import Broker
 from newswatch.pipelines.cli import main
+from newswatch.pipelines.cli.broker import Broker
 
 pytestmark = pytest.mark.slow
 

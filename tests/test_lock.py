@@ -21,7 +21,8 @@ import pytest
 from apache_beam.io.filesystem import CompressionTypes, FileMetadata, FileSystem
 from outputs import read_articles
 
-from newswatch.pipelines.cli.commands import EXIT_CONFIG, EXIT_LOCK_HELD, EXIT_RUN_FAILED, main
+from newswatch.pipelines.cli import main
+from newswatch.pipelines.cli.exits import EXIT_CONFIG, EXIT_LOCK_HELD, EXIT_RUN_FAILED
 from newswatch.pipelines.control.lock import LockHeld, LockOwner, RunLock, lock_path
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -21,7 +21,6 @@ from outputs import read_articles, read_jsonl
 
 from newswatch.connectors.dataset.write import encode_parquet
 from newswatch.pipelines.cli import main
-from newswatch.pipelines.stages.clusters import ClusterNearDuplicates, horizon_partitions
 from newswatch.pipelines.control.config import NearDuplicateSettings, parse_config
 from newswatch.pipelines.control.errors import ConfigError
 from newswatch.pipelines.core.minhash import (
@@ -42,6 +41,7 @@ from newswatch.pipelines.core.minhash import (
     word_string,
 )
 from newswatch.pipelines.core.normalization import article_id
+from newswatch.pipelines.stages.clusters import ClusterNearDuplicates, horizon_partitions
 from newswatch.schemas import Article
 
 # --- sample texts (written for these tests) ----------------------------------------------------

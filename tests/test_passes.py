@@ -17,11 +17,11 @@ from servers import LocalHttpServer, respond
 
 from newswatch.connectors.kafka.connection import PartitionRange
 from newswatch.connectors.rss.read import FeedRequest
-from newswatch.pipelines.run import RunPlan, split_plan
-from newswatch.pipelines.cli.broker import Broker
 from newswatch.pipelines.cli import main
+from newswatch.pipelines.cli.broker import Broker
 from newswatch.pipelines.control.config import RunSettings, load_config
 from newswatch.pipelines.control.errors import ConfigError
+from newswatch.pipelines.run import RunPlan, split_plan
 
 SAMPLES = files("newswatch.pipelines").joinpath("defaults", "samples")
 STARTED = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -21,12 +21,13 @@ from apache_beam.testing.util import assert_that, equal_to
 from servers import LocalHttpServer as FeedServer
 from servers import feed_with_etag, respond
 
+from newswatch.connectors.rss.parse import parse_feed
 from newswatch.connectors.rss.read import (
     FeedReport,
     FeedRequest,
+    FetchOptions,
     ReadFromRss,
     _FetchFeedFn,
-    parse_feed,
 )
 from newswatch.schemas import RawArticle, Rejection
 
@@ -98,7 +99,7 @@ def run_fn(feed: FeedRequest, **options: Any) -> tuple[list[Any], list[FeedRepor
         "max_retry_after_s": 0.0,
         **options,
     }
-    fn = _FetchFeedFn(**settings)
+    fn = _FetchFeedFn(FetchOptions(**settings))
     fn.setup()
     outputs = list(fn.process(feed))
     tagged = [o for o in outputs if isinstance(o, pvalue.TaggedOutput)]
@@ -232,7 +233,7 @@ def test_read_from_rss_pipeline(server: FeedServer) -> None:
         FeedRequest("down", server.url("/broken.xml")),
     ]
     pipeline = test_pipeline.TestPipeline()
-    read = pipeline | "ReadFeeds" >> ReadFromRss(feeds=feeds, timeout_s=5)
+    read = pipeline | "ReadFeeds" >> ReadFromRss(feeds=feeds, options=FetchOptions(timeout_s=5))
     assert set(read) == {"articles", "reports", "rejected"}
     floods = ("https://news.example/world/floods", "urn:news:1", "Flood defences hold")
     markets = (server.url("/markets/open"), None, "Markets open")

@@ -39,7 +39,6 @@ from newswatch.connectors.stream.spool import (
     window_start_us,
 )
 from newswatch.pipelines.cli.broker import Broker
-from newswatch.pipelines.stages.clusters_stream import SignatureIndex
 from newswatch.pipelines.commit.committed_keys import ARTICLE_IDS, CommittedKeys
 from newswatch.pipelines.control.config import NearDuplicateSettings, StreamSettings, parse_config
 from newswatch.pipelines.control.errors import ConfigError
@@ -52,6 +51,7 @@ from newswatch.pipelines.core.minhash import (
     shingle_hashes,
     signature,
 )
+from newswatch.pipelines.core.signature_index import SignatureIndex
 from newswatch.pipelines.stream import StreamNotSupported, stream_options
 from newswatch.schemas import ARTICLE_SCHEMA
 

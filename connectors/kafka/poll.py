@@ -33,9 +33,8 @@ from newswatch.connectors.kafka.connection import (
     KafkaConnection,
     KafkaUnavailable,
     PartitionRange,
-    PartitionReport,
-    parse_message,
 )
+from newswatch.connectors.kafka.messages import PartitionTally, parse_records
 from newswatch.schemas import RawArticle, Rejection
 
 __all__ = ["KafkaPoller", "KafkaPolling", "PartitionProgress"]
@@ -134,43 +133,24 @@ class KafkaPoller:
             raise KafkaUnavailable(
                 f"reading {spec.topic} from {spec.connection.describe()} failed: {err}"
             ) from None
-        counts: dict[int, list[int]] = {}
+        tallies: dict[int, PartitionTally] = {}
         for tp in sorted(batches, key=_partition_of):
-            read = rejected = 0
-            for record in batches[tp]:
-                item = parse_message(
-                    spec.source,
-                    spec.topic,
-                    tp.partition,
-                    record.offset,
-                    record.value,
-                    spec.max_message_bytes,
-                    now,
-                )
-                if isinstance(item, Rejection):
-                    rejected += 1
-                else:
-                    read += 1
-                yield item
-            counts[tp.partition] = [read, rejected]
+            tally = tallies[tp.partition] = PartitionTally()
+            records = ((record.offset, record.value) for record in batches[tp])
+            yield from parse_records(
+                spec.source, spec.topic, tp.partition, records, spec.max_message_bytes, tally, now
+            )
         for partition in sorted(self._positions):
             tp = TopicPartition(spec.topic, partition)
             start = self._positions[partition]
             # The consumer's position steps over compaction gaps and transaction markers.
             position = max(start, self._consumer.position(tp) or start)
             high = self._consumer.highwater(tp)
-            read, rejected = counts.get(partition, [0, 0])
             if position > start:
                 self._positions[partition] = position
-                yield PartitionReport(
-                    spec.source,
-                    spec.group_id,
-                    spec.topic,
-                    partition,
-                    start,
-                    position,
-                    read,
-                    rejected,
+                tally = tallies.get(partition, PartitionTally())
+                yield tally.report(
+                    spec.source, spec.group_id, spec.topic, partition, start, position
                 )
             if position > start or high != self._highs.get(partition):
                 self._highs[partition] = high

@@ -20,7 +20,6 @@ import email.utils
 import functools
 import http.client
 import importlib.resources
-import io
 import re
 import socket
 import ssl
@@ -28,7 +27,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -37,13 +35,14 @@ from typing import Any
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from newswatch.connectors.rss.http_transport import CHUNK, DeadlineHandler, FetchFailed, read_body
+
 __all__ = ["DEFAULT_USER_AGENT", "FetchResult", "fetch_feed", "redact_url"]
 
 DEFAULT_USER_AGENT = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
-_CHUNK = 64 * 1024
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE_CODES = frozenset({429, 503})
 
@@ -61,10 +60,6 @@ class FetchResult:
     error: str | None = None
     retry_after_s: float | None = None
     final_url: str | None = None
-
-
-class _FetchFailed(Exception):
-    """Internal: stops a fetch with a one-line reason that becomes ``FetchResult.error``."""
 
 
 def fetch_feed(
@@ -105,7 +100,7 @@ def fetch_feed(
         return FetchResult("failed", error="local files are disabled")
     try:
         body = _read_package(url, max_bytes) if scheme == "package" else _read_local(url, max_bytes)
-    except _FetchFailed as failure:
+    except FetchFailed as failure:
         return FetchResult("failed", error=_one_line(str(failure), url))
     return FetchResult("ok", body=body, final_url=url)
 
@@ -127,7 +122,7 @@ def _read_local(url: str, max_bytes: int) -> bytes:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme:
         if parts.netloc not in ("", "localhost"):
-            raise _FetchFailed(f"file URL with a remote host {parts.netloc!r} is not supported")
+            raise FetchFailed(f"file URL with a remote host {parts.netloc!r} is not supported")
         path = urllib.request.url2pathname(parts.path)
     else:
         path = url
@@ -137,7 +132,7 @@ def _read_local(url: str, max_bytes: int) -> bytes:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
             return _read_capped(handle, max_bytes)
     except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
-        raise _FetchFailed(
+        raise FetchFailed(
             f"cannot read {path}: {getattr(error, 'strerror', None) or error}"
         ) from error
 
@@ -146,27 +141,25 @@ def _read_package(url: str, max_bytes: int) -> bytes:
     module, _, relpath = url[len("package:") :].partition("/")
     rel = PurePosixPath(relpath)
     if not module or not relpath or rel.is_absolute() or ".." in rel.parts:
-        raise _FetchFailed(
-            f"invalid package URL {url!r}: expected package:<module>/<relative path>"
-        )
+        raise FetchFailed(f"invalid package URL {url!r}: expected package:<module>/<relative path>")
     try:
         resource = importlib.resources.files(module).joinpath(relpath)
         with resource.open("rb") as handle:
             return _read_capped(handle, max_bytes)
     except (ImportError, TypeError) as error:  # TypeError: a module, not a package
-        raise _FetchFailed(f"no such package {module!r}") from error
+        raise FetchFailed(f"no such package {module!r}") from error
     except OSError as error:
-        raise _FetchFailed(f"cannot read {url}: {error.strerror or error}") from error
+        raise FetchFailed(f"cannot read {url}: {error.strerror or error}") from error
 
 
 def _read_capped(handle: Any, max_bytes: int) -> bytes:
     data = bytearray()
     while len(data) <= max_bytes:
-        chunk = handle.read(min(_CHUNK, max_bytes + 1 - len(data)))
+        chunk = handle.read(min(CHUNK, max_bytes + 1 - len(data)))
         if not chunk:
             return bytes(data)
         data += chunk
-    raise _FetchFailed(f"response over {max_bytes} bytes")
+    raise FetchFailed(f"response over {max_bytes} bytes")
 
 
 # --- HTTP -----------------------------------------------------------------------------------
@@ -195,7 +188,7 @@ def _fetch_http(
     # target's scheme) and no file, ftp or data handlers at all.
     for handler in (
         urllib.request.ProxyHandler(),
-        _DeadlineHandler(deadline),
+        DeadlineHandler(deadline),
         urllib.request.HTTPDefaultErrorHandler(),
         urllib.request.HTTPErrorProcessor(),
     ):
@@ -221,7 +214,7 @@ def _fetch_http(
                 status = response.status
                 return FetchResult(
                     "ok",
-                    body=_read_body(response, max_bytes),
+                    body=read_body(response, max_bytes),
                     http_status=status,
                     content_type=response.headers.get("Content-Type"),
                     etag=response.headers.get("ETag"),
@@ -229,7 +222,7 @@ def _fetch_http(
                     final_url=redact_url(current),
                 )
         message = f"too many redirects (more than {max_redirects})"
-    except _FetchFailed as failure:
+    except FetchFailed as failure:
         message = str(failure)
     except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
         message = _describe_network_error(error, timeout_s, urllib.parse.urlsplit(current).hostname)
@@ -256,11 +249,11 @@ def _non_2xx(
     if code in _REDIRECT_CODES:
         location = headers.get("Location")
         if not location:
-            raise _FetchFailed(f"{status_line} without a Location header")
+            raise FetchFailed(f"{status_line} without a Location header")
         target = urllib.parse.urljoin(current, location.strip())
         scheme = urllib.parse.urlsplit(target).scheme.lower()
         if scheme not in ("http", "https"):
-            raise _FetchFailed(f"redirect to disallowed scheme {scheme!r}")
+            raise FetchFailed(f"redirect to disallowed scheme {scheme!r}")
         return target
     retry_after = _retry_after_s(headers.get("Retry-After")) if code in _RETRYABLE_CODES else None
     suffix = f" (retry after {retry_after:g}s)" if retry_after is not None else ""
@@ -271,80 +264,6 @@ def _non_2xx(
         retry_after_s=retry_after,
         final_url=redact_url(current),
     )
-
-
-def _read_body(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise _FetchFailed(f"response over {max_bytes} bytes")
-    decoder = _BodyDecoder(response.headers.get("Content-Encoding"), max_bytes)
-    received = 0
-    # Every read goes through _DeadlineReader, so a trickling server hits the deadline here.
-    while chunk := response.read(_CHUNK):
-        received += len(chunk)
-        if received > max_bytes:
-            raise _FetchFailed(f"response over {max_bytes} bytes")
-        decoder.feed(chunk)
-    return decoder.finish()
-
-
-class _BodyDecoder:
-    """Undo gzip/deflate chunk by chunk, never holding more than ``max_bytes`` of output."""
-
-    def __init__(self, content_encoding: str | None, max_bytes: int) -> None:
-        self._coding = (content_encoding or "identity").strip().lower()
-        if self._coding not in ("identity", "gzip", "x-gzip", "deflate"):
-            raise _FetchFailed(f"unsupported content encoding {self._coding!r}")
-        self._max_bytes = max_bytes
-        self._out = bytearray()
-        self._pending = b""
-        self._inflater: Any = None
-
-    def feed(self, chunk: bytes) -> None:
-        if self._coding == "identity":
-            self._append(chunk)
-            return
-        if self._inflater is None:
-            self._pending += chunk
-            if len(self._pending) < 2:
-                return
-            self._inflater = zlib.decompressobj(self._wbits(self._pending))
-            chunk, self._pending = self._pending, b""
-        self._inflate(chunk)
-
-    def finish(self) -> bytes:
-        if self._coding != "identity" and (self._pending or self._inflater is not None):
-            if self._inflater is None or not self._inflater.eof:
-                raise _FetchFailed(f"truncated {self._coding} body")
-        return bytes(self._out)
-
-    def _wbits(self, head: bytes) -> int:
-        if self._coding != "deflate":
-            return 16 + zlib.MAX_WBITS
-        # "deflate" should be zlib-wrapped (RFC 9110) but many servers send raw deflate.
-        is_zlib = head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
-        return zlib.MAX_WBITS if is_zlib else -zlib.MAX_WBITS
-
-    def _inflate(self, data: bytes) -> None:
-        while data:
-            try:
-                # max_length >= 1 always (_append fails first), so output stays bounded.
-                self._append(self._inflater.decompress(data, self._max_bytes + 1 - len(self._out)))
-            except zlib.error as error:
-                raise _FetchFailed(f"corrupt {self._coding} body: {error}") from error
-            if not self._inflater.eof:
-                data = self._inflater.unconsumed_tail
-            elif self._inflater.unused_data[:2] == b"\x1f\x8b":  # another gzip member follows
-                data = self._inflater.unused_data
-                self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            else:
-                return
-
-    def _append(self, data: bytes) -> None:
-        self._out += data
-        if len(self._out) > self._max_bytes:
-            what = "response" if self._coding == "identity" else "decompressed body"
-            raise _FetchFailed(f"{what} over {self._max_bytes} bytes")
 
 
 def _retry_after_s(value: str | None) -> float | None:
@@ -394,7 +313,7 @@ def _describe_network_error(error: BaseException, timeout_s: float, host: str | 
 def _remaining(deadline: float, timeout_s: float) -> float:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise _FetchFailed(f"timed out after {timeout_s:g}s")
+        raise FetchFailed(f"timed out after {timeout_s:g}s")
     return remaining
 
 
@@ -434,67 +353,3 @@ def _one_line(message: str, url: str) -> str:
     if password:
         message = message.replace(password, "***")
     return " ".join(message.split())[:500]
-
-
-# --- the deadline: every socket read gets only the time left ---------------------------------
-
-
-class _DeadlineReader(io.RawIOBase):
-    """Socket reader that sets the socket timeout to the time left before each read."""
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        super().__init__()
-        self._sock = sock
-        self._raw = sock.makefile("rb", buffering=0)  # holds a reference so the socket stays open
-        self._deadline = deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int | None:
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("fetch deadline passed")
-        self._sock.settimeout(remaining)
-        return self._raw.readinto(buffer)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
-
-
-class _DeadlineHTTPResponse(http.client.HTTPResponse):
-    def __init__(self, sock: socket.socket, *args: Any, deadline: float, **kwargs: Any) -> None:
-        super().__init__(sock, *args, **kwargs)
-        # Status line, headers and body are all read through the deadline-aware reader.
-        self.fp.close()
-        self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
-
-
-class _DeadlineHandler(urllib.request.AbstractHTTPHandler):
-    """http and https whose connections read responses under one deadline."""
-
-    http_request = urllib.request.AbstractHTTPHandler.do_request_
-    https_request = urllib.request.AbstractHTTPHandler.do_request_
-
-    def __init__(self, deadline: float) -> None:
-        super().__init__()
-        self._deadline = deadline
-        self._tls = ssl.create_default_context()
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(self._connection(http.client.HTTPConnection), req)
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(self._connection(http.client.HTTPSConnection), req, context=self._tls)
-
-    def _connection(self, kind: type[http.client.HTTPConnection]) -> Any:
-        def connect(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
-            connection = kind(*args, **kwargs)
-            connection.response_class = functools.partial(  # type: ignore[assignment]
-                _DeadlineHTTPResponse, deadline=self._deadline
-            )
-            return connection
-
-        return connect

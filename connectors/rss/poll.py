@@ -1,7 +1,7 @@
 """Polling RSS/Atom feeds on their own interval, in the background of a stream.
 
     poller = FeedPoller([FeedPolling(FeedRequest("world", url), poll_interval_s=300)],
-                        fetch_options={"timeout_s": 20.0, ...})
+                        FetchOptions(timeout_s=20.0))
     poller.open()
     for item in poller.poll(datetime.now(UTC)):   # RawArticle, Rejection, FeedReport
         ...
@@ -18,19 +18,23 @@ fetched in full again.
 from __future__ import annotations
 
 import dataclasses
-import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from newswatch.connectors.rss.read import FeedReport, FeedRequest, ParsedFeed, read_feed
+from newswatch.connectors.rss.parse import ParsedFeed
+from newswatch.connectors.rss.read import (
+    FeedReport,
+    FeedRequest,
+    FetchOptions,
+    feed_items,
+    read_feed,
+)
 from newswatch.schemas import RawArticle, Rejection
 
 __all__ = ["FeedPoller", "FeedPolling"]
 
-log = logging.getLogger(__name__)
 MAX_FETCH_THREADS = 4
 
 
@@ -45,9 +49,9 @@ class FeedPolling:
 class FeedPoller:
     """Fetches due feeds on background threads; ``poll`` returns what finished."""
 
-    def __init__(self, feeds: Sequence[FeedPolling], fetch_options: Mapping[str, Any]) -> None:
+    def __init__(self, feeds: Sequence[FeedPolling], options: FetchOptions) -> None:
         self._feeds = {f.feed.source: f for f in feeds}
-        self._fetch_options = dict(fetch_options)
+        self._options = options
         self._requests = {f.feed.source: f.feed for f in feeds}
         self._due: dict[str, float] = {}
         self._running: dict[str, Future[tuple[FeedReport, ParsedFeed | None]]] = {}
@@ -74,16 +78,11 @@ class FeedPoller:
             self._requests[source] = dataclasses.replace(
                 self._requests[source], etag=report.etag, last_modified=report.last_modified
             )
-            if report.status == "failed":
-                log.warning("feed %s (%s) failed: %s", report.source, report.url, report.error)
-            if report.status == "ok" and parsed is not None:
-                yield from parsed.articles
-                yield from parsed.rejections
-            yield report
+            yield from feed_items(report, parsed)
         for source, due in self._due.items():
             if due <= clock and source not in self._running:
                 self._running[source] = self._pool.submit(
-                    read_feed, self._requests[source], **self._fetch_options
+                    read_feed, self._requests[source], self._options
                 )
 
     def close(self) -> None:

@@ -3,7 +3,7 @@
     ticks = pipeline | Ticks(interval_s=0.5, stop_file=stop)
     read = ticks | "PollSources" >> PollSources(kafka=[KafkaPolling(...)],
                                                 feeds=[FeedPolling(...)],
-                                                fetch_options={"timeout_s": 20.0, ...})
+                                                options=FetchOptions(timeout_s=20.0))
     read["articles"]   # RawArticle
     read["rejected"]   # Rejection (bad messages, feed entries without link or id)
     read["reports"]    # PartitionReport, PartitionProgress, FeedReport
@@ -19,18 +19,17 @@ Elements keep the tick's timestamp. The final tick (a drain) polls nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
-from newswatch.connectors.kafka.connection import PartitionReport
-from newswatch.connectors.kafka.poll import KafkaPoller, KafkaPolling, PartitionProgress
-from newswatch.connectors.rss.read import FeedReport
+from newswatch.connectors.kafka.messages import KafkaCounters
+from newswatch.connectors.kafka.poll import KafkaPoller, KafkaPolling
 from newswatch.connectors.rss.poll import FeedPoller, FeedPolling
+from newswatch.connectors.rss.read import FeedCounters, FeedReport, FetchOptions
 from newswatch.connectors.stream.ticks import Tick
 from newswatch.schemas import RawArticle, Rejection
 
@@ -42,32 +41,19 @@ REPORTS = "reports"
 
 class _PollSourcesFn(beam.DoFn):
     def __init__(
-        self,
-        kafka: Sequence[KafkaPolling],
-        feeds: Sequence[FeedPolling],
-        fetch_options: Mapping[str, Any],
+        self, kafka: Sequence[KafkaPolling], feeds: Sequence[FeedPolling], options: FetchOptions
     ) -> None:
         self._kafka = tuple(kafka)
         self._feeds = tuple(feeds)
-        self._fetch_options = dict(fetch_options)
+        self._options = options
         self._pollers: list[Any] = []
-        self._counters = {
-            name: Metrics.counter(self.__class__, name)
-            for name in (
-                "kafka_messages_read",
-                "kafka_messages_rejected",
-                "entries_read",
-                "entries_rejected",
-                "feeds_ok",
-                "feeds_not_modified",
-                "feeds_failed",
-            )
-        }
+        self._kafka_counters = KafkaCounters(self.__class__)
+        self._feed_counters = FeedCounters(self.__class__)
 
     def setup(self) -> None:
         pollers: list[Any] = []
         if self._feeds:
-            pollers.append(FeedPoller(self._feeds, self._fetch_options))
+            pollers.append(FeedPoller(self._feeds, self._options))
         pollers.extend(KafkaPoller(spec) for spec in self._kafka)
         for poller in pollers:
             poller.open()
@@ -78,27 +64,24 @@ class _PollSourcesFn(beam.DoFn):
             return
         now = datetime.fromtimestamp(tick.at, UTC)
         for poller in self._pollers:
-            kafka = isinstance(poller, KafkaPoller)
+            if isinstance(poller, KafkaPoller):
+                counters: KafkaCounters | FeedCounters = self._kafka_counters
+            else:
+                counters = self._feed_counters
             for item in poller.poll(now):
+                if isinstance(item, RawArticle | Rejection | FeedReport):
+                    counters.count(item)
                 if isinstance(item, RawArticle):
-                    self._counters["kafka_messages_read" if kafka else "entries_read"].inc()
                     yield item
                 elif isinstance(item, Rejection):
-                    name = "kafka_messages_rejected" if kafka else "entries_rejected"
-                    self._counters[name].inc()
                     yield TaggedOutput(REJECTED, item)
                 else:
-                    if isinstance(item, FeedReport):
-                        self._counters[f"feeds_{item.status}"].inc()
                     yield TaggedOutput(REPORTS, item)
 
     def teardown(self) -> None:
         for poller in self._pollers:
             poller.close()
         self._pollers = []
-
-
-SourceItem = RawArticle | Rejection | PartitionReport | PartitionProgress | FeedReport
 
 
 class PollSources(beam.PTransform):
@@ -109,7 +92,7 @@ class PollSources(beam.PTransform):
         *,
         kafka: Sequence[KafkaPolling] = (),
         feeds: Sequence[FeedPolling] = (),
-        fetch_options: Mapping[str, Any] | None = None,
+        options: FetchOptions | None = None,
     ) -> None:
         super().__init__()
         sources = [f.feed.source for f in feeds] + [k.source for k in kafka]
@@ -118,11 +101,11 @@ class PollSources(beam.PTransform):
             raise ValueError(f"duplicate sources: {', '.join(duplicates)}")
         self._kafka = tuple(kafka)
         self._feeds = tuple(feeds)
-        self._fetch_options = dict(fetch_options or {})
+        self._options = options or FetchOptions()
 
     def expand(self, ticks: beam.PCollection) -> dict[str, beam.PCollection]:
         outputs = ticks | "Poll" >> beam.ParDo(
-            _PollSourcesFn(self._kafka, self._feeds, self._fetch_options)
+            _PollSourcesFn(self._kafka, self._feeds, self._options)
         ).with_outputs(REJECTED, REPORTS, main="articles")
         return {
             "articles": outputs.articles,

@@ -6,12 +6,14 @@ Production points ``bootstrap_servers`` at its own Kafka; nothing here runs ther
 
 from __future__ import annotations
 
+import argparse
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
+
+from newswatch.pipelines.cli.exits import EXIT_CONFIG, EXIT_OK
 
 
 class BrokerUnavailable(RuntimeError):
@@ -77,10 +79,26 @@ def start_broker(port: int = 9092, wait_s: float = 20.0, quiet: bool = True) -> 
     raise BrokerUnavailable(f"the broker did not listen on {url} within {wait_s:g}s")
 
 
-@contextmanager
-def running_broker(port: int | None = None) -> Iterator[Broker]:
-    broker = start_broker(port or free_port())
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    broker = commands.add_parser(
+        "broker", help="start a local Kafka-protocol broker for development (in memory)"
+    )
+    broker.add_argument("--port", type=int, default=9092, help="port on 127.0.0.1 (default 9092)")
+    broker.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
     try:
-        yield broker
-    finally:
+        broker = start_broker(args.port, quiet=False)
+    except BrokerUnavailable as err:
+        print(f"newswatch: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(
+        f"Kafka-protocol broker listening on {broker.bootstrap} (in memory; Ctrl-C stops it)",
+        flush=True,
+    )
+    try:
+        return broker.process.wait()
+    except KeyboardInterrupt:
         broker.stop()
+        return EXIT_OK

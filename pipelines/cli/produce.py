@@ -3,15 +3,22 @@ newswatch out against a local broker (``newswatch produce``)."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from newswatch.connectors.kafka.connection import KafkaConnection, KafkaUnavailable, produce_messages
-from newswatch.connectors.rss.read import parse_feed
+from newswatch.connectors.kafka.connection import (
+    KafkaConnection,
+    KafkaUnavailable,
+    produce_messages,
+)
+from newswatch.connectors.rss.parse import parse_feed
+from newswatch.pipelines.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_RUN_FAILED
 
 SAMPLE_FEED = "defaults/samples/asia-desk.atom.xml"
 
@@ -76,3 +83,45 @@ def produce_articles(connection: KafkaConnection, topic: str, values: Iterable[b
 
 def encode(article: dict[str, Any]) -> bytes:
     return json.dumps(article, ensure_ascii=False).encode("utf-8")
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    produce = commands.add_parser(
+        "produce",
+        help="put articles on a Kafka topic as JSON messages (for trying newswatch out)",
+        description="Send JSON articles (schemas/kafka_article.schema.json) to a Kafka topic, "
+        "creating the topic when the cluster does not have it.",
+    )
+    produce.add_argument("--topic", required=True, help="Kafka topic to send to")
+    produce.add_argument(
+        "--bootstrap",
+        default="127.0.0.1:9092",
+        help="Kafka bootstrap server (default 127.0.0.1:9092)",
+    )
+    produce.add_argument(
+        "--partitions", type=int, default=3, help="partitions of a topic created here (default 3)"
+    )
+    what = produce.add_mutually_exclusive_group(required=True)
+    what.add_argument("--sample", action="store_true", help="the bundled sample articles")
+    what.add_argument("file", nargs="?", help="a JSON Lines file, one article per line")
+    produce.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    connection = KafkaConnection(bootstrap_servers=tuple(args.bootstrap.split(",")))
+    if args.sample:
+        values = [encode(article) for article in sample_articles()]
+    else:
+        try:
+            values = list(read_json_lines(Path(args.file)))
+        except OSError as err:
+            print(f"newswatch: cannot read {args.file}: {err.strerror or err}", file=sys.stderr)
+            return EXIT_CONFIG
+    try:
+        ensure_topic(connection, args.topic, args.partitions)
+        sent = produce_articles(connection, args.topic, values)
+    except KafkaUnavailable as err:
+        print(f"newswatch: {err}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    print(f"sent {sent} articles to {args.topic} on {args.bootstrap}")
+    return EXIT_OK

@@ -9,14 +9,20 @@ whole), so following a folder means reading each new file once.
 
 from __future__ import annotations
 
+import argparse
 import json
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from newswatch.connectors.dataset.layout import OutputLayout
 from newswatch.connectors.kafka.connection import KafkaConnection, KafkaUnavailable
+from newswatch.pipelines.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_RUN_FAILED
 
 
 @dataclass(frozen=True)
@@ -156,3 +162,91 @@ def follow_directory(
 
 def _alert_files(root: Path) -> Sequence[Path]:
     return sorted(root.glob("dt=*/*.jsonl"))
+
+
+def add_parser(alert_commands: argparse._SubParsersAction) -> None:
+    subscribe = alert_commands.add_parser(
+        "subscribe",
+        help="print alerts as they arrive, from Kafka or from the file sink",
+        description="Print each alert as it arrives. Ctrl-C stops.",
+    )
+    where = subscribe.add_mutually_exclusive_group()
+    where.add_argument(
+        "--bootstrap",
+        default="127.0.0.1:9092",
+        help="Kafka bootstrap server (default 127.0.0.1:9092)",
+    )
+    where.add_argument("--dir", help="follow the file sink instead: <out>/alerts")
+    subscribe.add_argument(
+        "--alerts-topic",
+        default="newswatch.alerts",
+        help="Kafka topic of alerts (default newswatch.alerts)",
+    )
+    subscribe.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only this watched topic (repeatable)",
+    )
+    subscribe.add_argument(
+        "--from-beginning", action="store_true", help="start with the oldest alert"
+    )
+    subscribe.add_argument("--format", choices=("text", "json"), default="text")
+    subscribe.add_argument("--group", help="a subscriber name: resume where it left off")
+    subscribe.set_defaults(handler=main)
+
+
+def _announce(what: str, from_beginning: bool) -> Callable[[], None]:
+    def announce() -> None:
+        start = "from the oldest alert" if from_beginning else "from now on"
+        print(f"newswatch: {what}, {start} (Ctrl-C stops)", file=sys.stderr, flush=True)
+
+    return announce
+
+
+def main(args: argparse.Namespace) -> int:
+    wanted = AlertFilter(frozenset(args.topic))
+    # Ctrl-C and SIGTERM end the loop at its next turn, after the alerts already printed
+    # are recorded for --group: none is lost, none is printed twice.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    if args.dir:
+        if not Path(args.dir).is_dir():
+            print(f"newswatch: no alerts folder at {args.dir}", file=sys.stderr)
+            return EXIT_CONFIG
+        cursor = (
+            Path(
+                OutputLayout(str(Path(args.dir).parent)).state("subscribers", f"{args.group}.json")
+            )
+            if args.group
+            else None
+        )
+        alerts = follow_directory(
+            args.dir,
+            from_beginning=args.from_beginning,
+            cursor=cursor,
+            on_ready=_announce(f"following alerts in {args.dir}", args.from_beginning),
+            should_stop=stop.is_set,
+        )
+    else:
+        connection = KafkaConnection(bootstrap_servers=tuple(args.bootstrap.split(",")))
+        alerts = follow_kafka(
+            connection,
+            args.alerts_topic,
+            group=args.group,
+            from_beginning=args.from_beginning,
+            on_ready=_announce(
+                f"following {args.alerts_topic} on {args.bootstrap}", args.from_beginning
+            ),
+            should_stop=stop.is_set,
+        )
+    try:
+        for alert in alerts:
+            if wanted.accepts(alert):
+                print(format_alert(alert, args.format), flush=True)
+    except KafkaUnavailable as err:
+        print(f"newswatch: {err}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    return EXIT_OK

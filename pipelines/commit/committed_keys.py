@@ -33,7 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from newswatch.connectors import filesystem
-from newswatch.connectors.dataset.write import ALERTS, ARTICLES, alert_keys_in, article_ids_in
+from newswatch.connectors.dataset.layout import ALERTS, ARTICLES, OutputLayout
+from newswatch.connectors.dataset.read import alert_keys_in, article_ids_in
 
 __all__ = [
     "ALERT_KEYS",
@@ -41,7 +42,6 @@ __all__ = [
     "CommittedKeys",
     "KeyKind",
     "SeenKeys",
-    "alert_key",
     "index_dir_for",
 ]
 
@@ -61,17 +61,12 @@ class KeyKind:
     read: Callable[[bytes], list[str]]  # a whole file's bytes -> its keys
 
 
-def alert_key(topic: str, cluster_id: str) -> str:
-    """One alert's key: a story (cluster_id) once per topic."""
-    return f"{topic}\x00{cluster_id}"
-
-
 def _article_ids(data: bytes) -> list[str]:
     return article_ids_in(io.BytesIO(data))
 
 
 def _alert_keys(data: bytes) -> list[str]:
-    return [alert_key(topic, cluster) for topic, cluster in alert_keys_in(io.BytesIO(data))]
+    return list(alert_keys_in(io.BytesIO(data)))
 
 
 ARTICLE_IDS = KeyKind("article_ids", ARTICLES, "parquet", _article_ids)
@@ -82,7 +77,7 @@ def index_dir_for(root: str) -> str:
     """Where a worker keeps its indexes of ``root``: in the dataset's ``_state`` when it is on
     this machine's disk, else in a temporary folder named after the root."""
     if filesystem.is_local(root):
-        return os.path.join(root, "_state", "index")
+        return OutputLayout(root).state("index")
     name = hashlib.sha256(root.encode("utf-8")).hexdigest()[:16]
     return os.path.join(tempfile.gettempdir(), "newswatch-index", name)
 
@@ -144,7 +139,7 @@ class CommittedKeys:
 
     def sync(self) -> int:
         """Reads the files committed since the last sync; returns how many it read."""
-        pattern = filesystem.join(self._root, self._kind.folder, "dt=*", f"*.{self._kind.suffix}")
+        pattern = OutputLayout(self._root).committed_files(self._kind.folder, self._kind.suffix)
         committed = {self._relative(path): path for path in filesystem.list_files(pattern)}
         read = {row[0] for row in self._db.execute("SELECT path FROM files")}
         if not read.issubset(committed):

@@ -22,16 +22,19 @@ import dataclasses
 import json
 import logging
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-import apache_beam as beam
-from apache_beam.metrics import Metrics
-
 from newswatch.connectors import filesystem
-from newswatch.connectors.dataset.write import ALERTS, ARTICLES, REJECTED, OutputLayout, StagedFile
+from newswatch.connectors.dataset.layout import (
+    ALERTS,
+    ARTICLES,
+    REJECTED,
+    OutputLayout,
+    StagedFile,
+)
 from newswatch.connectors.kafka.connection import (
     KafkaConnection,
     PartitionReport,
@@ -39,30 +42,19 @@ from newswatch.connectors.kafka.connection import (
     produce_messages,
 )
 from newswatch.connectors.rss.read import FeedReport
+from newswatch.pipelines.commit.feed_state import FeedCheckpoint, checkpoint_of, save_feed_state
+from newswatch.pipelines.control.settings import Config, KafkaAlerts
 
 log = logging.getLogger(__name__)
 
-FEED_STATE = "feeds.json"
 COMMITS = "commits"
+SourceReport: TypeAlias = FeedReport | PartitionReport
+PartitionKey = tuple[str, str, int]  # (source, topic, partition)
 
 
 def new_run_id(now: datetime) -> str:
     """Sortable by start time, unique across hosts."""
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-@dataclass(frozen=True)
-class FeedCheckpoint:
-    """Conditional-GET validators of one feed, saved when the run that read it commits.
-
-    Kept by source name, with the URL they belong to (passwords masked): a source whose
-    URL changed starts without validators.
-    """
-
-    source: str
-    url: str
-    etag: str | None
-    last_modified: str | None
 
 
 @dataclass(frozen=True)
@@ -86,6 +78,17 @@ class CommitTargets:
 
     kafka_sources: Mapping[str, KafkaConnection] = field(default_factory=dict)
     kafka_alerts: tuple[KafkaAlertTarget, ...] = ()
+
+    @classmethod
+    def from_config(cls, config: Config) -> CommitTargets:
+        return cls(
+            kafka_sources={s.name: KafkaConnection.from_config(s) for s in config.kafka_sources},
+            kafka_alerts=tuple(
+                KafkaAlertTarget(KafkaConnection.from_config(sink), sink.topic)
+                for sink in config.alerts
+                if isinstance(sink, KafkaAlerts)
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,45 @@ class CommitResult:
 
 
 def manifest_path(root: str, run_id: str) -> str:
-    return filesystem.join(root, "_state", COMMITS, f"{run_id}.json")
+    return OutputLayout(root).state(COMMITS, f"{run_id}.json")
+
+
+def _final_path(staged: StagedFile) -> str:
+    return staged.final
+
+
+def manifest_of(
+    run_id: str,
+    files: Iterable[StagedFile],
+    reports: Iterable[Any],
+    committed: Mapping[PartitionKey, int] | None = None,
+    alerts_delivered: bool = False,
+) -> Manifest:
+    """The manifest of a run or a stream window from its staged files and source reports.
+
+    Feed validators: the last report of each feed that answered. Offsets: per partition,
+    the highest ``next_offset`` read, when past where the partition stood (the report's
+    ``start`` and, for a stream, the offset ``committed`` by an earlier window).
+    """
+    reports = list(reports)
+    feeds = {r.source: r for r in reports if isinstance(r, FeedReport)}
+    highest: dict[tuple[str, str, str, int], int] = {}
+    for report in reports:
+        if isinstance(report, PartitionReport) and report.next_offset > report.start:
+            key = (report.source, report.group_id, report.topic, report.partition)
+            highest[key] = max(highest.get(key, 0), report.next_offset)
+    before = committed or {}
+    return Manifest(
+        run_id=run_id,
+        files=tuple(sorted(files, key=_final_path)),
+        feeds=tuple(c for _, r in sorted(feeds.items()) for c in checkpoint_of(r)),
+        offsets=tuple(
+            OffsetCommit(source, group_id, topic, partition, offset)
+            for (source, group_id, topic, partition), offset in sorted(highest.items())
+            if offset > before.get((source, topic, partition), -1)
+        ),
+        alerts_delivered=alerts_delivered,
+    )
 
 
 def commit(root: str, manifest: Manifest, targets: CommitTargets) -> CommitResult:
@@ -148,7 +189,7 @@ def apply_manifest(root: str, manifest: Manifest, targets: CommitTargets) -> Com
     _commit_offsets(manifest.offsets, targets)
     if manifest.feeds:
         save_feed_state(root, manifest.feeds)
-    filesystem.delete_tree(filesystem.join(root, "_staging", manifest.run_id))
+    filesystem.delete_tree(OutputLayout(root).staging_of(manifest.run_id))
     filesystem.FileSystems.delete([manifest_path(root, manifest.run_id)])
 
     def count(kind: str) -> int:
@@ -193,153 +234,18 @@ def _commit_offsets(offsets: Sequence[OffsetCommit], targets: CommitTargets) -> 
         commit_offsets(connection, group_id, [(o.topic, o.partition, o.offset) for o in items])
 
 
-def load_feed_state(root: str) -> dict[str, FeedCheckpoint]:
-    path = filesystem.join(root, "_state", FEED_STATE)
-    if not filesystem.exists(path):
-        return {}
-    data = json.loads(filesystem.read_file(path))
-    return {
-        source: FeedCheckpoint(source, v["url"], v.get("etag"), v.get("last_modified"))
-        for source, v in data.items()
-    }
-
-
-def save_feed_state(root: str, checkpoints: Iterable[FeedCheckpoint]) -> None:
-    state = load_feed_state(root)
-    for checkpoint in checkpoints:
-        state[checkpoint.source] = checkpoint
-    data = {
-        source: {"url": c.url, "etag": c.etag, "last_modified": c.last_modified}
-        for source, c in sorted(state.items())
-    }
-    path = filesystem.join(root, "_state", FEED_STATE)
-    filesystem.replace_file(path, json.dumps(data, indent=1, sort_keys=True).encode())
-
-
 def recover(root: str, targets: CommitTargets) -> list[CommitResult]:
     """Finish commits a killed run left half-done; drop staging of runs that never committed.
 
     Call with the run lock held, before a new run starts.
     """
     results = []
-    for path in filesystem.list_files(filesystem.join(root, "_state", COMMITS, "*.json")):
+    layout = OutputLayout(root)
+    for path in filesystem.list_files(layout.state(COMMITS, "*.json")):
         manifest = Manifest.from_json(filesystem.read_file(path).decode("utf-8"))
         log.warning("completing the interrupted commit of run %s", manifest.run_id)
         results.append(apply_manifest(root, manifest, targets))
-    for run_id in filesystem.list_dirs(filesystem.join(root, "_staging")):
+    for run_id in filesystem.list_dirs(layout.staging_root):
         log.warning("discarding uncommitted output of run %s", run_id)
-        filesystem.delete_tree(filesystem.join(root, "_staging", run_id))
+        filesystem.delete_tree(layout.staging_of(run_id))
     return results
-
-
-SourceReport: TypeAlias = FeedReport | PartitionReport
-
-
-class _CommitFn(beam.DoFn):
-    def __init__(self, layout: OutputLayout, targets: CommitTargets) -> None:
-        self._layout = layout
-        self._targets = targets
-        self._stored = {
-            kind: Metrics.counter(self.__class__, f"{kind}_committed")
-            for kind in (ARTICLES, ALERTS, REJECTED)
-        }
-
-    def process(self, items: Sequence[StagedFile | SourceReport]) -> Iterator[CommitResult]:
-        files = tuple(sorted((i for i in items if isinstance(i, StagedFile)), key=_file_order))
-        feeds = sorted((i for i in items if isinstance(i, FeedReport)), key=_feed_order)
-        partitions = sorted(
-            (i for i in items if isinstance(i, PartitionReport)), key=_partition_order
-        )
-        manifest = Manifest(
-            run_id=self._layout.run_id,
-            files=files,
-            feeds=tuple(c for r in feeds for c in checkpoint_of(r)),
-            offsets=tuple(
-                OffsetCommit(p.source, p.group_id, p.topic, p.partition, p.next_offset)
-                for p in partitions
-                if p.next_offset > p.start
-            ),
-        )
-        result = commit(self._layout.root, manifest, self._targets)
-        write_run_report(self._layout, result, feeds, partitions)
-        for kind, counter in self._stored.items():
-            counter.inc(getattr(result, kind))
-        yield result
-
-
-def _file_order(staged: StagedFile) -> str:
-    return staged.final
-
-
-def _feed_order(report: FeedReport) -> str:
-    return report.source
-
-
-def _partition_order(report: PartitionReport) -> tuple[str, str, int]:
-    return report.source, report.topic, report.partition
-
-
-def checkpoint_of(report: FeedReport) -> Iterator[FeedCheckpoint]:
-    """The validators to keep from a feed report: only feeds that answered."""
-    if report.status in ("ok", "not_modified"):
-        yield FeedCheckpoint(report.source, report.url, report.etag, report.last_modified)
-
-
-def run_report_path(root: str, run_id: str) -> str:
-    return filesystem.join(root, "_state", "runs", f"{run_id}.json")
-
-
-def write_run_report(
-    layout: OutputLayout,
-    result: CommitResult,
-    feeds: Sequence[FeedReport],
-    partitions: Sequence[PartitionReport],
-) -> None:
-    """What a run committed and how each source fared, for the summary and for operators."""
-    report = {
-        "run_id": result.run_id,
-        "committed": asdict(result),
-        "feeds": [
-            {
-                "source": f.source,
-                "url": f.url,
-                "status": f.status,
-                "http_status": f.http_status,
-                "entries": f.entries,
-                "rejected": f.rejected,
-                "error": f.error,
-            }
-            for f in feeds
-        ],
-        "partitions": [asdict(p) for p in partitions],
-    }
-    path = run_report_path(layout.root, layout.run_id)
-    filesystem.replace_file(path, json.dumps(report, indent=1, sort_keys=True).encode())
-
-
-def read_run_report(root: str, run_id: str) -> dict[str, Any] | None:
-    path = run_report_path(root, run_id)
-    if not filesystem.exists(path):
-        return None
-    return json.loads(filesystem.read_file(path))
-
-
-class CommitRun(beam.PTransform):
-    """Commits a run once all of its staged files and source reports are in.
-
-    The input is every StagedFile the writers produced and every FeedReport and
-    PartitionReport of the sources read; they all reach one commit step, which runs after
-    the writers have finished.
-    """
-
-    def __init__(self, layout: OutputLayout, targets: CommitTargets) -> None:
-        super().__init__()
-        self._layout = layout
-        self._targets = targets
-
-    def expand(self, items: beam.PCollection) -> beam.PCollection:
-        return (
-            items
-            | "Gather" >> beam.combiners.ToList()
-            | "Commit" >> beam.ParDo(_CommitFn(self._layout, self._targets))
-        )

@@ -17,7 +17,7 @@ timers fire at the end of every bundle, whatever the watermark.)
 
 Offsets committed for a window are the highest ``next_offset`` its ``PartitionReport``s
 carry, never lower than what was committed before. Alerts were sent to Kafka as they were
-raised (``pipelines/stages/alerts_stream.py``): the manifest records them as delivered.
+raised (``connectors/kafka/alerts.py``): the manifest records them as delivered.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,22 +33,12 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from newswatch.connectors import filesystem
+from newswatch.connectors.dataset.layout import ALERTS, ARTICLES, DATASETS, REJECTED, OutputLayout
 from newswatch.connectors.dataset.write import (
-    ALERTS,
-    ARTICLES,
-    MAX_ROWS_PER_FILE,
-    REJECTED,
-    OutputLayout,
-    StagedFile,
-    alert_order,
-    alert_partition,
-    article_order,
-    article_partition,
-    encode_json_lines,
-    encode_parquet,
-    rejection_order,
-    rejection_partition,
+    ALERT_FILES,
+    ARTICLE_FILES,
+    REJECTED_FILES,
+    stage_all,
 )
 from newswatch.connectors.kafka.connection import PartitionReport
 from newswatch.connectors.kafka.poll import PartitionProgress
@@ -64,10 +54,9 @@ from newswatch.connectors.stream.spool import (
 from newswatch.connectors.stream.ticks import Tick
 from newswatch.pipelines.commit.manifest import (
     CommitTargets,
-    Manifest,
-    OffsetCommit,
-    checkpoint_of,
+    PartitionKey,
     commit,
+    manifest_of,
 )
 
 __all__ = ["REPORTS", "CommitWindows", "PartitionKey", "StreamTotals"]
@@ -75,7 +64,6 @@ __all__ = ["REPORTS", "CommitWindows", "PartitionKey", "StreamTotals"]
 log = logging.getLogger(__name__)
 
 REPORTS = "reports"
-PartitionKey = tuple[str, str, int]  # (source, topic, partition)
 
 
 @dataclass
@@ -91,30 +79,6 @@ class StreamTotals:
     windows: int = 0
     committed: dict[PartitionKey, int] = field(default_factory=dict)
     high: dict[PartitionKey, int | None] = field(default_factory=dict)
-
-
-def _staged_files(
-    layout: OutputLayout,
-    kind: str,
-    suffix: str,
-    records: Sequence[Any],
-    partition_of: Callable[[Any], tuple[str, Any]],
-    encode: Callable[[Sequence[Any]], bytes],
-    order: Callable[[Any], Any],
-) -> Iterator[StagedFile]:
-    """Write ``records`` in staging the way the batch writers do: per ``dt=``, sorted, chunked."""
-    partitions: dict[str, list[Any]] = {}
-    for record in records:
-        day, value = partition_of(record)
-        partitions.setdefault(day, []).append(value)
-    for day, values in sorted(partitions.items()):
-        ordered = sorted(values, key=order)
-        for start in range(0, len(ordered), MAX_ROWS_PER_FILE):
-            rows = ordered[start : start + MAX_ROWS_PER_FILE]
-            name = layout.file_name(kind, start // MAX_ROWS_PER_FILE, suffix)
-            staged = layout.staged_path(kind, day, name)
-            filesystem.write_file(staged, encode(rows))
-            yield StagedFile(kind, staged, layout.final_path(kind, day, name), len(rows))
 
 
 def _source_counts(reports: Iterable[Any]) -> tuple[int, int, int]:
@@ -154,8 +118,7 @@ class _CommitWindowsFn(beam.DoFn):
         self._totals = StreamTotals()
         self._last_status = 0.0
         self._committed = {
-            kind: Metrics.counter(self.__class__, f"{kind}_committed")
-            for kind in (ARTICLES, ALERTS, REJECTED)
+            kind: Metrics.counter(self.__class__, f"{kind}_committed") for kind in DATASETS
         }
         self._windows = Metrics.counter(self.__class__, "windows_committed")
 
@@ -185,47 +148,23 @@ class _CommitWindowsFn(beam.DoFn):
         reports = read_spools(directory, REPORTS)
         layout = OutputLayout(self._root, run_id)
         files = [
-            *_staged_files(
-                layout,
-                ARTICLES,
-                "parquet",
-                articles,
-                article_partition,
-                encode_parquet,
-                article_order,
-            ),
-            *_staged_files(
-                layout, ALERTS, "jsonl", alerts, alert_partition, encode_json_lines, alert_order
-            ),
-            *_staged_files(
-                layout,
-                REJECTED,
-                "jsonl",
-                rejected,
-                rejection_partition,
-                encode_json_lines,
-                rejection_order,
-            ),
+            *stage_all(layout, ARTICLE_FILES, articles),
+            *stage_all(layout, ALERT_FILES, alerts),
+            *stage_all(layout, REJECTED_FILES, rejected),
         ]
-        offsets = self._offsets(reports)
-        feeds = {r.source: r for r in reports if isinstance(r, FeedReport)}
-        checkpoints = tuple(c for _, r in sorted(feeds.items()) for c in checkpoint_of(r))
         totals = self._totals
         for progress in reports:
             if isinstance(progress, PartitionProgress):
                 totals.high[(progress.source, progress.topic, progress.partition)] = (
                     progress.high_watermark
                 )
-        if files or offsets or checkpoints:
-            manifest = Manifest(
-                run_id=run_id,
-                files=tuple(sorted(files, key=_final_path)),
-                feeds=checkpoints,
-                offsets=offsets,
-                alerts_delivered=True,
-            )
+        # Alerts went to Kafka as they were raised (``connectors/kafka/alerts.py``).
+        manifest = manifest_of(
+            run_id, files, reports, committed=totals.committed, alerts_delivered=True
+        )
+        if manifest.files or manifest.offsets or manifest.feeds:
             commit(self._root, manifest, self._targets)
-            for offset in offsets:
+            for offset in manifest.offsets:
                 totals.committed[(offset.source, offset.topic, offset.partition)] = offset.offset
             totals.windows += 1
             self._windows.inc()
@@ -242,18 +181,6 @@ class _CommitWindowsFn(beam.DoFn):
         self._committed[ARTICLES].inc(len(articles))
         self._committed[ALERTS].inc(len(alerts))
         self._committed[REJECTED].inc(len(rejected))
-
-    def _offsets(self, reports: Sequence[Any]) -> tuple[OffsetCommit, ...]:
-        highest: dict[tuple[str, str, str, int], int] = {}
-        for report in reports:
-            if isinstance(report, PartitionReport):
-                key = (report.source, report.group_id, report.topic, report.partition)
-                highest[key] = max(highest.get(key, 0), report.next_offset)
-        commits = []
-        for (source, group_id, topic, partition), offset in sorted(highest.items()):
-            if offset > self._totals.committed.get((source, topic, partition), -1):
-                commits.append(OffsetCommit(source, group_id, topic, partition, offset))
-        return tuple(commits)
 
     def _print_status(self, tick: Tick, final: bool) -> None:
         if not self._status:
@@ -290,10 +217,6 @@ class _CommitWindowsFn(beam.DoFn):
             f"  lag {' '.join(lags) if lags else '-'}"
         )
         print(line, file=sys.stderr, flush=True)
-
-
-def _final_path(staged: StagedFile) -> str:
-    return staged.final
 
 
 class CommitWindows(beam.PTransform):

@@ -6,20 +6,37 @@ wrong, before any work starts. Unknown keys are errors, never silently ignored.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import yaml
-
-from newswatch.pipelines.core.aliases import AliasTable, parse_alias_table
 from newswatch.pipelines.control.errors import ConfigError
+from newswatch.pipelines.control.settings import (
+    AlertSink,
+    Config,
+    FileAlerts,
+    HttpSettings,
+    KafkaAlerts,
+    KafkaSource,
+    NearDuplicateSettings,
+    NlpSettings,
+    RssSource,
+    RunSettings,
+    Source,
+    StreamSettings,
+)
+from newswatch.pipelines.control.yaml_reader import (
+    KeyReader,
+    load_yaml,
+    load_yaml_file,
+    local_path,
+    whole,
+)
+from newswatch.pipelines.core.aliases import AliasTable, parse_alias_table
 from newswatch.pipelines.core.normalization import NormalizeSettings
 from newswatch.pipelines.core.rules import TopicRule, parse_topic_rules
 
@@ -31,127 +48,12 @@ PACKAGE_SCHEME = "package:"
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-@dataclass(frozen=True)
-class RssSource:
-    name: str
-    url: str
-    poll_interval_s: float = 300.0
-
-
-@dataclass(frozen=True)
-class KafkaSource:
-    name: str
-    bootstrap_servers: tuple[str, ...]
-    topic: str
-    group_id: str = "newswatch"
-    max_message_bytes: int = 1_000_000
-    # A partition that yields nothing for this long while data is due fails the run.
-    read_timeout_s: float = 60.0
-    # Passed through to the client; the password itself is read from the named variable.
-    security: Mapping[str, str] = field(default_factory=dict)
-
-
-Source = RssSource | KafkaSource
-
-
-@dataclass(frozen=True)
-class FileAlerts:
-    pass
-
-
-@dataclass(frozen=True)
-class KafkaAlerts:
-    bootstrap_servers: tuple[str, ...]
-    topic: str = "newswatch.alerts"
-    security: Mapping[str, str] = field(default_factory=dict)
-
-
-AlertSink = FileAlerts | KafkaAlerts
-
-
-@dataclass(frozen=True)
-class HttpSettings:
-    timeout_s: float = 20.0
-    max_bytes: int = 10 * 2**20
-    user_agent: str = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
-    max_redirects: int = 5
-    allow_local_files: bool = True
-
-
-@dataclass(frozen=True)
-class NlpSettings:
-    model: str = "auto"
-    batch_size: int = 64
-    max_chars: int = 100_000
-
-
-@dataclass(frozen=True)
-class NearDuplicateSettings:
-    """Near-duplicate clustering (``pipelines/stages/clusters.py``); see the README for each key."""
-
-    threshold: float = 0.7
-    horizon_days: int = 7
-    num_perm: int = 128
-    rows_per_band: int = 2
-    min_shingles: int = 10
-    max_bucket: int = 50
-
-
-@dataclass(frozen=True)
-class StreamSettings:
-    """``newswatch stream`` (``pipelines/stream.py``); benchmarks/STREAMING.md has the figures."""
-
-    window_s: float = 60.0  # Parquet, alert log and offsets are committed once per window
-    status_interval_s: float = 30.0  # a one-line status on stderr this often
-    tick_s: float = 0.5  # how often Kafka is polled (and RSS feeds checked for being due)
-    # How often the on-disk indexes of committed article ids and alert keys read the files
-    # committed since; what the stream passed is kept in memory only until then.
-    state_refresh_s: float = 300.0
-    drain_timeout_s: float = 60.0  # after SIGTERM, how long the last window may take to commit
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """``newswatch run``: how much one pass of the pipeline reads (``pipelines/run.py``).
-
-    A run whose sources hold more is made of several passes, each committed before the
-    next: the DirectRunner keeps a pass's data in memory, so its size bounds the memory.
-    """
-
-    max_messages_per_pass: int = 2500  # Kafka messages, over all Kafka sources
-    max_feeds_per_pass: int = 50  # RSS/Atom feeds; size it to feeds x items a feed
-
-
-@dataclass(frozen=True)
-class Config:
-    file: str
-    sources: tuple[Source, ...]
-    topics: tuple[TopicRule, ...]
-    aliases: AliasTable
-    output: str
-    alerts: tuple[AlertSink, ...]
-    http: HttpSettings = HttpSettings()
-    nlp: NlpSettings = NlpSettings()
-    normalize: NormalizeSettings = NormalizeSettings()
-    near_duplicates: NearDuplicateSettings = NearDuplicateSettings()
-    stream: StreamSettings = StreamSettings()
-    run: RunSettings = RunSettings()
-
-    @property
-    def rss_sources(self) -> tuple[RssSource, ...]:
-        return tuple(s for s in self.sources if isinstance(s, RssSource))
-
-    @property
-    def kafka_sources(self) -> tuple[KafkaSource, ...]:
-        return tuple(s for s in self.sources if isinstance(s, KafkaSource))
-
-
 def load_config(path: str | None) -> Config:
     """The config at ``path``, or the bundled default (sample feeds, offline) when None."""
     if path is None:
         text = files(DEFAULTS).joinpath(DEFAULT_CONFIG).read_text("utf-8")
         return parse_config(
-            _load_yaml(text, "<bundled default config>"), "<bundled default config>", None
+            load_yaml(text, "<bundled default config>"), "<bundled default config>", None
         )
     try:
         text = Path(path).read_text("utf-8")
@@ -159,12 +61,12 @@ def load_config(path: str | None) -> Config:
         raise ConfigError(path, "", f"cannot read the config file: {err.strerror or err}") from None
     except UnicodeDecodeError:
         raise ConfigError(path, "", "the config file is not UTF-8 text") from None
-    return parse_config(_load_yaml(text, path), path, Path(path).resolve().parent)
+    return parse_config(load_yaml(text, path), path, Path(path).resolve().parent)
 
 
 def parse_config(data: Any, file: str, base_dir: Path | None) -> Config:
     """A Config from parsed YAML; relative paths resolve against ``base_dir``."""
-    r = _Reader(file)
+    r = KeyReader(file)
     top = r.mapping(
         data,
         "",
@@ -188,13 +90,13 @@ def parse_config(data: Any, file: str, base_dir: Path | None) -> Config:
     if topics_file is None:
         topics = default_topic_rules()
     else:
-        topics_path = _local_path(r, topics_file, "topics", base_dir)
-        topics = parse_topic_rules(_load_yaml_file(r, topics_path, "topics"), topics_path)
+        topics_path = local_path(r, topics_file, "topics", base_dir)
+        topics = parse_topic_rules(load_yaml_file(r, topics_path, "topics"), topics_path)
     aliases = default_alias_table()
     if "aliases" in top:
-        aliases_path = _local_path(r, top["aliases"], "aliases", base_dir)
+        aliases_path = local_path(r, top["aliases"], "aliases", base_dir)
         aliases = aliases.merged_with(
-            parse_alias_table(_load_yaml_file(r, aliases_path, "aliases"), aliases_path)
+            parse_alias_table(load_yaml_file(r, aliases_path, "aliases"), aliases_path)
         )
     output = top.get("output", "./newswatch-data")
     if not isinstance(output, str) or not output.strip():
@@ -227,15 +129,15 @@ def resolve_output(output: str, base_dir: Path | None) -> str:
 
 def default_topic_rules() -> tuple[TopicRule, ...]:
     text = files(DEFAULTS).joinpath(DEFAULT_TOPICS).read_text("utf-8")
-    return parse_topic_rules(_load_yaml(text, "<bundled topics>"), "<bundled topics>")
+    return parse_topic_rules(load_yaml(text, "<bundled topics>"), "<bundled topics>")
 
 
 def default_alias_table() -> AliasTable:
     text = files(DEFAULTS).joinpath(DEFAULT_ALIASES).read_text("utf-8")
-    return parse_alias_table(_load_yaml(text, "<bundled aliases>"), "<bundled aliases>")
+    return parse_alias_table(load_yaml(text, "<bundled aliases>"), "<bundled aliases>")
 
 
-def _sources(r: _Reader, raw: Any, base_dir: Path | None, http: HttpSettings) -> tuple[Source, ...]:
+def _sources(r: KeyReader, raw: Any, base_dir: Path | None, http: HttpSettings) -> tuple[Source, ...]:
     if not isinstance(raw, list) or not raw:
         raise ConfigError(r.file, "sources", "must be a non-empty list of sources")
     sources: list[Source] = []
@@ -253,7 +155,7 @@ def _sources(r: _Reader, raw: Any, base_dir: Path | None, http: HttpSettings) ->
     return tuple(sources)
 
 
-def _source_name(r: _Reader, item: Mapping[str, Any], path: str) -> str:
+def _source_name(r: KeyReader, item: Mapping[str, Any], path: str) -> str:
     name = item.get("name")
     if not isinstance(name, str) or not _SOURCE_NAME.fullmatch(name):
         raise ConfigError(
@@ -263,7 +165,7 @@ def _source_name(r: _Reader, item: Mapping[str, Any], path: str) -> str:
 
 
 def _rss_source(
-    r: _Reader, raw: Any, path: str, base_dir: Path | None, http: HttpSettings
+    r: KeyReader, raw: Any, path: str, base_dir: Path | None, http: HttpSettings
 ) -> RssSource:
     item = r.mapping(raw, path, {"name", "type", "url", "poll_interval"})
     url = item.get("url")
@@ -315,7 +217,7 @@ _SECURITY_KEYS = {
 }
 
 
-def _security(r: _Reader, item: Mapping[str, Any], path: str) -> dict[str, str]:
+def _security(r: KeyReader, item: Mapping[str, Any], path: str) -> dict[str, str]:
     security = {}
     for key in sorted(_SECURITY_KEYS & set(item)):
         value = item[key]
@@ -331,7 +233,7 @@ def _security(r: _Reader, item: Mapping[str, Any], path: str) -> dict[str, str]:
     return security
 
 
-def _bootstrap(r: _Reader, value: Any, path: str) -> tuple[str, ...]:
+def _bootstrap(r: KeyReader, value: Any, path: str) -> tuple[str, ...]:
     servers = value.split(",") if isinstance(value, str) else value
     if not isinstance(servers, list | tuple) or not servers:
         raise ConfigError(r.file, path, "must be host:port, or a list of them")
@@ -343,7 +245,7 @@ def _bootstrap(r: _Reader, value: Any, path: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _kafka_source(r: _Reader, raw: Any, path: str) -> KafkaSource:
+def _kafka_source(r: KeyReader, raw: Any, path: str) -> KafkaSource:
     item = r.mapping(
         raw,
         path,
@@ -374,7 +276,7 @@ def _kafka_source(r: _Reader, raw: Any, path: str) -> KafkaSource:
     )
 
 
-def _alert_sinks(r: _Reader, raw: Any) -> tuple[AlertSink, ...]:
+def _alert_sinks(r: KeyReader, raw: Any) -> tuple[AlertSink, ...]:
     if not isinstance(raw, list):
         raise ConfigError(r.file, "alerts", "must be a list of alert sinks")
     sinks: list[AlertSink] = []
@@ -404,7 +306,7 @@ def _alert_sinks(r: _Reader, raw: Any) -> tuple[AlertSink, ...]:
     return tuple(sinks)
 
 
-def _http_settings(r: _Reader, raw: Any) -> HttpSettings:
+def _http_settings(r: KeyReader, raw: Any) -> HttpSettings:
     item = r.mapping(
         raw, "http", {"timeout", "max_bytes", "user_agent", "max_redirects", "allow_local_files"}
     )
@@ -422,7 +324,7 @@ def _http_settings(r: _Reader, raw: Any) -> HttpSettings:
     )
 
 
-def _nlp_settings(r: _Reader, raw: Any) -> NlpSettings:
+def _nlp_settings(r: KeyReader, raw: Any) -> NlpSettings:
     item = r.mapping(raw, "nlp", {"model", "batch_size", "max_chars"})
     d = NlpSettings()
     return NlpSettings(
@@ -432,7 +334,7 @@ def _nlp_settings(r: _Reader, raw: Any) -> NlpSettings:
     )
 
 
-def _normalize_settings(r: _Reader, raw: Any) -> NormalizeSettings:
+def _normalize_settings(r: KeyReader, raw: Any) -> NormalizeSettings:
     item = r.mapping(raw, "normalize", {"max_text_chars"})
     d = NormalizeSettings()
     return NormalizeSettings(
@@ -446,7 +348,7 @@ def _normalize_settings(r: _Reader, raw: Any) -> NormalizeSettings:
     )
 
 
-def _near_duplicate_settings(r: _Reader, raw: Any) -> NearDuplicateSettings:
+def _near_duplicate_settings(r: KeyReader, raw: Any) -> NearDuplicateSettings:
     path = "near_duplicates"
     item = r.mapping(
         raw,
@@ -457,24 +359,24 @@ def _near_duplicate_settings(r: _Reader, raw: Any) -> NearDuplicateSettings:
     threshold = r.number(item.get("threshold", d.threshold), f"{path}.threshold", minimum=0.01)
     if threshold > 1:
         raise ConfigError(r.file, f"{path}.threshold", "must be a number from 0.01 to 1")
-    num_perm = _whole(r, item.get("num_perm", d.num_perm), f"{path}.num_perm", 16, 1024)
+    num_perm = whole(r, item.get("num_perm", d.num_perm), f"{path}.num_perm", 16, 1024)
     return NearDuplicateSettings(
         threshold=threshold,
-        horizon_days=_whole(
+        horizon_days=whole(
             r, item.get("horizon_days", d.horizon_days), f"{path}.horizon_days", 0, 3660
         ),
         num_perm=num_perm,
-        rows_per_band=_whole(
+        rows_per_band=whole(
             r, item.get("rows_per_band", d.rows_per_band), f"{path}.rows_per_band", 1, num_perm
         ),
-        min_shingles=_whole(
+        min_shingles=whole(
             r, item.get("min_shingles", d.min_shingles), f"{path}.min_shingles", 1, 10**6
         ),
-        max_bucket=_whole(r, item.get("max_bucket", d.max_bucket), f"{path}.max_bucket", 1, 10**6),
+        max_bucket=whole(r, item.get("max_bucket", d.max_bucket), f"{path}.max_bucket", 1, 10**6),
     )
 
 
-def _stream_settings(r: _Reader, raw: Any) -> StreamSettings:
+def _stream_settings(r: KeyReader, raw: Any) -> StreamSettings:
     item = r.mapping(
         raw, "stream", {"window", "status_interval", "tick", "state_refresh", "drain_timeout"}
     )
@@ -500,18 +402,18 @@ def _stream_settings(r: _Reader, raw: Any) -> StreamSettings:
     )
 
 
-def _run_settings(r: _Reader, raw: Any) -> RunSettings:
+def _run_settings(r: KeyReader, raw: Any) -> RunSettings:
     item = r.mapping(raw, "run", {"max_messages_per_pass", "max_feeds_per_pass"})
     d = RunSettings()
     return RunSettings(
-        max_messages_per_pass=_whole(
+        max_messages_per_pass=whole(
             r,
             item.get("max_messages_per_pass", d.max_messages_per_pass),
             "run.max_messages_per_pass",
             1,
             10**9,
         ),
-        max_feeds_per_pass=_whole(
+        max_feeds_per_pass=whole(
             r,
             item.get("max_feeds_per_pass", d.max_feeds_per_pass),
             "run.max_feeds_per_pass",
@@ -519,79 +421,3 @@ def _run_settings(r: _Reader, raw: Any) -> RunSettings:
             10**6,
         ),
     )
-
-
-def _whole(r: _Reader, value: Any, path: str, minimum: int, maximum: int) -> int:
-    # Counts are whole: 7.5 days or 100.0 permutations is a mistake, not a rounding.
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        raise ConfigError(r.file, path, f"must be a whole number from {minimum} to {maximum}")
-    return value
-
-
-def _local_path(r: _Reader, value: Any, path: str, base_dir: Path | None) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(r.file, path, "must be a file path")
-    local = Path(value).expanduser()
-    if not local.is_absolute():
-        local = (base_dir or Path.cwd()) / local
-    return str(local)
-
-
-def _load_yaml(text: str, file: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(file, "", f"not valid YAML: {where}{problem}") from None
-
-
-def _load_yaml_file(r: _Reader, path: str, key: str) -> Any:
-    try:
-        text = Path(path).read_text("utf-8")
-    except OSError as err:
-        raise ConfigError(r.file, key, f"cannot read {path}: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(r.file, key, f"{path} is not UTF-8 text") from None
-    return _load_yaml(text, path)
-
-
-@dataclass(frozen=True)
-class _Reader:
-    """Typed access to parsed YAML that reports mistakes with their key path."""
-
-    file: str
-
-    def mapping(self, value: Any, path: str, allowed: set[str]) -> Mapping[str, Any]:
-        if value is None and path:
-            value = {}
-        if not isinstance(value, Mapping):
-            raise ConfigError(self.file, path, "must be a mapping")
-        for key in value:
-            if key not in allowed:
-                where = f"{path}.{key}" if path else str(key)
-                raise ConfigError(
-                    self.file, where, f"unknown key (expected one of {', '.join(sorted(allowed))})"
-                )
-        return value
-
-    def string(self, value: Any, path: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(self.file, path, "must be a non-empty string")
-        return value.strip()
-
-    def number(self, value: Any, path: str, minimum: float) -> float:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)  # .nan and .inf would pass a plain comparison
-            or value < minimum
-        ):
-            raise ConfigError(self.file, path, f"must be a number >= {minimum:g}")
-        return float(value)
-
-    def boolean(self, value: Any, path: str) -> bool:
-        if not isinstance(value, bool):
-            raise ConfigError(self.file, path, "must be true or false")
-        return value

@@ -287,11 +287,12 @@ def decide_cluster(article_id: str, near_duplicates: Iterable[Signed]) -> Cluste
     the stored ``cluster_id`` of an article from an earlier run (settled then), or the
     article id of one from this run.
     """
-    first = min(near_duplicates, key=_first_seen_of, default=None)
+    first = min(near_duplicates, key=first_seen_of, default=None)
     if first is None:
         return ClusterDecision(article_id, False)
     return ClusterDecision(first.article_id if first.this_run else first.cluster_id, True)
 
 
-def _first_seen_of(signed: Signed) -> FirstSeen:
+def first_seen_of(signed: Signed) -> FirstSeen:
+    """Sort key: the earliest published first, then the smallest id."""
     return signed.first_seen

@@ -1,88 +1,66 @@
-"""Raising alerts: at most one per (watched topic, story), ever.
+"""Stage 5: raising alerts, at most one per (watched topic, story), ever.
 
-An alert is keyed by (topic, cluster_id); the keys of alerts already committed are read
-back from the alert log and joined with this run's candidates, so reruns, retries and
-later copies of a story raise nothing new.
+Both forms take the candidates of ``core/alerting.py`` and check them against every alert
+already committed, by ``alert_key(topic, cluster_id)``:
+
+* ``RaiseAlerts`` (batch) joins the run's candidates with the keys read back from the alert
+  log, so reruns, retries and later copies of a story raise nothing new; of one run's
+  candidates for a story, the best scored wins.
+* ``RaiseAlertsStreaming`` looks each key up in an on-disk index of the alert log plus the
+  keys this worker raised since (``commit/committed_keys.py``): a CoGroupByKey never fires
+  on an unbounded input. The first qualifying article of a story raises it.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.metrics.metricbase import Counter
 
-from newswatch.connectors.dataset.write import ReadStoredAlertKeys
+from newswatch.connectors.dataset.read import ReadStoredAlertKeys
+from newswatch.pipelines.commit.committed_keys import ALERT_KEYS, CommittedKeys, SeenKeys
+from newswatch.pipelines.core.alerting import alert_key, candidate_alerts, pick_alert
 from newswatch.pipelines.core.rules import TopicRule
 from newswatch.schemas import Alert, Article
+
+__all__ = ["RaiseAlerts", "RaiseAlertsStreaming"]
 
 CANDIDATES = "candidates"
 RAISED = "raised"
 
 
-def alert_id(topic: str, cluster_id: str) -> str:
-    """Stable id of the one alert a story can raise for a topic."""
-    return hashlib.sha256(f"{topic}\x00{cluster_id}".encode()).hexdigest()[:32]
+def _counters(owner: type) -> tuple[Counter, Counter]:
+    return (
+        Metrics.counter(owner, "alerts_raised"),
+        Metrics.counter(owner, "alerts_suppressed"),
+    )
 
 
-def candidate_alerts(
-    article: Article, rules: Sequence[TopicRule], now: datetime
-) -> Iterator[Alert]:
-    """The alerts an article would raise: its matched topics at or above each rule's min_score."""
-    if article.is_duplicate:
-        return
-    by_id = {rule.id: rule for rule in rules}
-    canonical = tuple(dict.fromkeys(e.canonical for e in article.entities))
-    for match in article.topics:
-        rule = by_id.get(match.id)
-        if rule is None or match.score < rule.min_score:
-            continue
-        yield Alert(
-            alert_id=alert_id(match.id, article.cluster_id),
-            topic=match.id,
-            topic_title=rule.title,
-            article_id=article.article_id,
-            cluster_id=article.cluster_id,
-            source=article.source,
-            title=article.title,
-            url=article.url,
-            published_at=article.published_at,
-            score=match.score,
-            evidence=match.evidence,
-            entities=canonical,
-            created_at=now,
-        )
-
-
-def pick_alert(candidates: Iterable[Alert], already_raised: bool) -> Alert | None:
-    """One alert per story: the highest score, then the earliest article id; none if raised."""
-    if already_raised:
-        return None
-    return min(candidates, key=lambda a: (-a.score, a.article_id), default=None)
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 class _CandidateAlertsFn(beam.DoFn):
     def __init__(self, rules: Sequence[TopicRule]) -> None:
         self._rules = tuple(rules)
 
-    def process(self, article: Article) -> Iterator[tuple[tuple[str, str], Alert]]:
-        now = datetime.now(UTC).replace(microsecond=0)
-        for alert in candidate_alerts(article, self._rules, now):
-            yield (alert.topic, alert.cluster_id), alert
+    def process(self, article: Article) -> Iterator[tuple[str, Alert]]:
+        for alert in candidate_alerts(article, self._rules, _now()):
+            yield alert_key(alert.topic, alert.cluster_id), alert
 
 
-def mark_raised(key: tuple[str, str]) -> tuple[tuple[str, str], bool]:
-    return (key[0], key[1]), True
+def mark_raised(key: str) -> tuple[str, bool]:
+    return key, True
 
 
 class _PickAlertFn(beam.DoFn):
     def __init__(self) -> None:
-        self._raised = Metrics.counter(self.__class__, "alerts_raised")
-        self._suppressed = Metrics.counter(self.__class__, "alerts_suppressed")
+        self._raised, self._suppressed = _counters(self.__class__)
 
-    def process(self, element: tuple[tuple[str, str], dict[str, list]]) -> Iterator[Alert]:
+    def process(self, element: tuple[str, dict[str, list]]) -> Iterator[Alert]:
         _, grouped = element
         candidates = list(grouped[CANDIDATES])
         if not candidates:
@@ -113,4 +91,46 @@ class RaiseAlerts(beam.PTransform):
             {CANDIDATES: candidates, RAISED: raised}
             | "JoinWithLog" >> beam.CoGroupByKey()
             | "OnePerStory" >> beam.ParDo(_PickAlertFn())
+        )
+
+
+class _RaiseAlertsStreamingFn(beam.DoFn):
+    def __init__(self, rules: Sequence[TopicRule], output_root: str, refresh_s: float) -> None:
+        self._rules = tuple(rules)
+        self._root = output_root
+        self._refresh_s = refresh_s
+        self._raised_before: SeenKeys | None = None
+        self._raised, self._suppressed = _counters(self.__class__)
+
+    def setup(self) -> None:
+        self._raised_before = SeenKeys(CommittedKeys(self._root, ALERT_KEYS), self._refresh_s)
+
+    def process(self, article: Article) -> Iterator[Alert]:
+        assert self._raised_before is not None, "setup() opens the index"
+        for alert in candidate_alerts(article, self._rules, _now()):
+            if not self._raised_before.first_time(alert_key(alert.topic, alert.cluster_id)):
+                self._suppressed.inc()
+                continue
+            self._raised.inc()
+            yield alert
+
+    def teardown(self) -> None:
+        if self._raised_before is not None:
+            self._raised_before.close()
+
+
+class RaiseAlertsStreaming(beam.PTransform):
+    """Stored articles to new alerts as they pass, at most one per (topic, story) ever."""
+
+    def __init__(
+        self, rules: Sequence[TopicRule], output_root: str, refresh_s: float = 300.0
+    ) -> None:
+        super().__init__()
+        self._rules = tuple(rules)
+        self._root = output_root
+        self._refresh_s = refresh_s
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection:
+        return articles | "OnePerStory" >> beam.ParDo(
+            _RaiseAlertsStreamingFn(self._rules, self._root, self._refresh_s)
         )

@@ -1,10 +1,13 @@
-"""Near-duplicate clustering: copies of one story share a ``cluster_id``; only the first is new.
+"""Stage 3: near-duplicates. Copies of one story share a ``cluster_id``; only the first is new.
 
-Each article gets a MinHash signature of its text's word shingles (``pipelines/core/minhash.py``).
-The signatures of the horizon (the last ``horizon_days`` of ``dt=`` partitions) are read
-back from the dataset's ``minhash`` and ``shingle_count`` columns, so a copy arriving in a
-later run joins the cluster of the story stored before it. Candidates meet by LSH band key
-in a GroupByKey, the only place articles meet; no worker holds an index. The graph::
+Each article gets a MinHash signature of its text's word shingles (``core/minhash.py``,
+``sign_article``). An article joins the cluster of the first seen (earliest published, then
+smallest id) of the earlier articles it is a near-duplicate of: stored ones within the
+horizon (read back from the dataset's ``minhash`` and ``shingle_count`` columns, so a copy
+arriving in a later run joins the story stored before it) or earlier ones of this run.
+
+``ClusterNearDuplicates`` (batch) lets candidates meet by LSH band key in a GroupByKey, the
+only place articles meet; no worker holds an index. The graph::
 
     articles ─Sign─┬──────────────────────────────────────────────────┐
                    └─> signatures ─┬─> band keys ─GroupByKey─> pairs ─┤ CoGroupByKey by the
@@ -12,26 +15,28 @@ in a GroupByKey, the only place articles meet; no worker holds an index. The gra
                                                   (later id, earlier) ┘
     articles + (later id, earlier) ─CoGroupByKey by article id─> containment check, decision
 
-The outcome depends on no bundle or worker order: buckets are sorted by first seen, and an
-article joins the first seen of the earlier articles that are near-duplicates of it.
+Its outcome depends on no bundle or worker order: buckets are sorted by first seen.
+
+``ClusterNearDuplicatesStreaming`` compares each article as it passes with an in-memory
+index (``core/signature_index.py``) that starts with the stored signatures of the horizon:
+GroupByKeys never fire on an unbounded input. An article that arrives later never changes
+the cluster of one already passed (batch decides within a run by publication time, so the
+two can differ for copies of one story read in one run). The index is per worker: correct
+on the DirectRunner ``newswatch stream`` runs on.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import apache_beam as beam
-import pyarrow.parquet as pq
-from apache_beam.io import fileio
-from apache_beam.io.fileio import EmptyMatchTreatment
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.metrics import Metrics
+from apache_beam.metrics.metricbase import Counter
 
-from newswatch.connectors import filesystem
-from newswatch.connectors.dataset.write import ARTICLES
-from newswatch.pipelines.control.config import NearDuplicateSettings
+from newswatch.connectors.dataset.read import ReadStoredSignatures, read_horizon_signatures
+from newswatch.pipelines.control.settings import NearDuplicateSettings
 from newswatch.pipelines.core.minhash import (
     FirstSeen,
     Signed,
@@ -40,17 +45,22 @@ from newswatch.pipelines.core.minhash import (
     decide_cluster,
     decode_signature,
     encode_signature,
+    first_seen_of,
     is_near_duplicate,
     shingle_hashes,
     signature,
 )
 from newswatch.pipelines.core.normalization import FUTURE_TOLERANCE_DAYS
+from newswatch.pipelines.core.signature_index import SignatureIndex
 from newswatch.schemas import Article
 
-__all__ = ["ClusterNearDuplicates", "ReadStoredSignatures", "horizon_partitions"]
+__all__ = [
+    "ClusterNearDuplicates",
+    "ClusterNearDuplicatesStreaming",
+    "horizon_partitions",
+    "sign_article",
+]
 
-# What a later run needs of a stored article; no other column is read.
-SIGNATURE_COLUMNS = ("article_id", "published_at", "cluster_id", "minhash", "shingle_count")
 ARTICLE = "article"
 EARLIER = "earlier"
 SIGNED = "signed"
@@ -65,70 +75,41 @@ def horizon_partitions(today: date, horizon_days: int) -> list[str]:
     return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
-def signatures_in(parquet: pq.ParquetFile) -> list[Signed]:
-    """The stored signatures of one committed Parquet file (none if written before them)."""
-    if not set(SIGNATURE_COLUMNS) <= set(parquet.schema_arrow.names):
-        return []  # written before signatures were stored: its articles take no part
-    return [
-        Signed(
-            article_id=row["article_id"],
-            published_at=row["published_at"],
-            this_run=False,
-            cluster_id=row["cluster_id"],
-            minhash=row["minhash"],
-            shingle_count=row["shingle_count"],
-        )
-        for row in parquet.read(columns=list(SIGNATURE_COLUMNS)).to_pylist()
-    ]
+def sign_article(article: Article, num_perm: int) -> Article:
+    """The article with its ``minhash`` and ``shingle_count`` set from its text."""
+    shingles = shingle_hashes(article.text)
+    minhash = encode_signature(signature(shingles, num_perm)) if len(shingles) else b""
+    return dataclasses.replace(article, minhash=minhash, shingle_count=len(shingles))
 
 
-def _stored_signatures(readable: fileio.ReadableFile) -> list[Signed]:
-    with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        return signatures_in(pq.ParquetFile(handle))
+def signed_of(article: Article, this_run: bool = True) -> Signed:
+    """A signed article's signature record, in its own cluster until decided otherwise."""
+    return Signed(
+        article_id=article.article_id,
+        published_at=article.published_at,
+        this_run=this_run,
+        cluster_id=article.article_id,
+        minhash=article.minhash,
+        shingle_count=article.shingle_count,
+    )
 
 
-class ReadStoredSignatures(beam.PTransform):
-    """Signatures of the committed articles in the given ``dt=`` partitions of ``root``."""
+def with_cluster(article: Article, cluster_id: str, is_duplicate: bool) -> Article:
+    return dataclasses.replace(article, cluster_id=cluster_id, is_duplicate=is_duplicate)
 
-    def __init__(self, root: str, partitions: Sequence[str]) -> None:
-        super().__init__()
-        self._patterns = [
-            filesystem.join(root, ARTICLES, f"dt={day}", "*.parquet") for day in partitions
-        ]
 
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        return (
-            pbegin
-            | "Partitions" >> beam.Create(self._patterns)
-            | "Match" >> fileio.MatchAll(EmptyMatchTreatment.ALLOW)
-            | "Open" >> fileio.ReadMatches()
-            | "Read" >> beam.FlatMap(_stored_signatures)
-        )
+def _counted_near_duplicates(owner: type) -> Counter:
+    return Metrics.counter(owner, "near_duplicates")
 
 
 class _SignFn(beam.DoFn):
-    """Sets an article's ``minhash`` and ``shingle_count`` from its text."""
-
     def __init__(self, num_perm: int) -> None:
         self._num_perm = num_perm
         self._signed = Metrics.counter(self.__class__, "articles_signed")
 
     def process(self, article: Article) -> Iterator[Article]:
-        shingles = shingle_hashes(article.text)
-        minhash = encode_signature(signature(shingles, self._num_perm)) if len(shingles) else b""
         self._signed.inc()
-        yield dataclasses.replace(article, minhash=minhash, shingle_count=len(shingles))
-
-
-def signed_of(article: Article) -> Signed:
-    return Signed(
-        article_id=article.article_id,
-        published_at=article.published_at,
-        this_run=True,
-        cluster_id=article.article_id,
-        minhash=article.minhash,
-        shingle_count=article.shingle_count,
-    )
+        yield sign_article(article, self._num_perm)
 
 
 class _ComparableFn(beam.DoFn):
@@ -187,7 +168,7 @@ class _AttachEarlierFn(beam.DoFn):
         _, grouped = element
         if not grouped[SIGNED] or not grouped[LATER]:
             return
-        earlier = min(grouped[SIGNED], key=_first_seen)
+        earlier = min(grouped[SIGNED], key=first_seen_of)
         # A pair meets once per band it shares; it is checked once.
         for later_id in sorted(set(grouped[LATER])):
             self._pairs.inc()
@@ -199,7 +180,7 @@ class _DecideFn(beam.DoFn):
 
     def __init__(self, threshold: float) -> None:
         self._threshold = threshold
-        self._duplicates = Metrics.counter(self.__class__, "near_duplicates")
+        self._duplicates = _counted_near_duplicates(self.__class__)
         self._across_runs = Metrics.counter(self.__class__, "near_duplicates_of_earlier_runs")
 
     def process(self, element: tuple[str, dict[str, list]]) -> Iterator[Article]:
@@ -212,13 +193,7 @@ class _DecideFn(beam.DoFn):
                 self._duplicates.inc()
                 if any(not e.this_run for e in near):
                     self._across_runs.inc()
-            yield dataclasses.replace(
-                article, cluster_id=decision.cluster_id, is_duplicate=decision.is_duplicate
-            )
-
-
-def _first_seen(signed: Signed) -> FirstSeen:
-    return signed.first_seen
+            yield with_cluster(article, decision.cluster_id, decision.is_duplicate)
 
 
 def key_by_id(article: Article) -> tuple[str, Article]:
@@ -272,3 +247,61 @@ class ClusterNearDuplicates(beam.PTransform):
             | "JoinCandidates" >> beam.CoGroupByKey()
             | "Decide" >> beam.ParDo(_DecideFn(settings.threshold))
         )
+
+
+def _first_seen_of_stored(item: tuple[str, Signed]) -> FirstSeen:
+    return first_seen_of(item[1])
+
+
+class _ClusterStreamingFn(beam.DoFn):
+    def __init__(self, output_root: str, settings: NearDuplicateSettings) -> None:
+        self._root = output_root
+        self._settings = settings
+        self._index: SignatureIndex | None = None
+        self._today: date | None = None
+        self._duplicates = _counted_near_duplicates(self.__class__)
+        self._indexed = Metrics.counter(self.__class__, "stored_signatures_read")
+
+    def setup(self) -> None:
+        self._today = datetime.now(UTC).date()
+        self._index = SignatureIndex(self._settings)
+        partitions = horizon_partitions(self._today, self._settings.horizon_days)
+        stored = read_horizon_signatures(self._root, partitions)
+        # In first-seen order, so each bucket lists its earliest members first.
+        for day, signed in sorted(stored, key=_first_seen_of_stored):
+            self._index.add(signed, day)
+            self._indexed.inc()
+
+    def _roll_horizon(self) -> None:
+        assert self._index is not None
+        today = datetime.now(UTC).date()
+        if today != self._today:
+            self._today = today
+            first = (today - timedelta(days=self._settings.horizon_days)).isoformat()
+            self._index.drop_before(first)
+
+    def process(self, article: Article) -> Iterator[Article]:
+        assert self._index is not None, "setup() builds the index"
+        self._roll_horizon()
+        article = sign_article(article, self._settings.num_perm)
+        # Once passed, it is "earlier" to whatever comes next.
+        this = signed_of(article, this_run=False)
+        decision = decide_cluster(article.article_id, self._index.near_duplicates(this))
+        if decision.is_duplicate:
+            self._duplicates.inc()
+        self._index.add(
+            dataclasses.replace(this, cluster_id=decision.cluster_id), article.partition_date
+        )
+        yield with_cluster(article, decision.cluster_id, decision.is_duplicate)
+
+
+class ClusterNearDuplicatesStreaming(beam.PTransform):
+    """Sets ``minhash``, ``shingle_count``, ``cluster_id`` and ``is_duplicate`` as articles pass."""
+
+    def __init__(self, output_root: str, settings: NearDuplicateSettings) -> None:
+        super().__init__()
+        self._root = output_root
+        self._settings = settings
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection:
+        return articles | "Decide" >> beam.ParDo(_ClusterStreamingFn(self._root, self._settings))

@@ -1,7 +1,14 @@
-"""Exact dedupe: an article already stored, or seen twice in this run, is stored once.
+"""Stage 2: exact dedupe. An article already stored, or seen twice, is stored once.
 
-The seen-set is the dataset itself (the committed ``article_id`` column), joined by key
-with the run's articles, so it holds on any number of workers and on a distributed runner.
+``DropSeen`` (batch): the seen-set is the dataset itself (the committed ``article_id``
+column), joined by key with the run's articles, so it holds on any number of workers and
+on a distributed runner. Of one run's copies of an id, the earliest published is kept.
+
+``DropSeenStreaming``: a CoGroupByKey never fires on an unbounded input, so each id is
+looked up in an on-disk index of that column kept in step with the dataset, plus the ids
+passed since the last sync (``commit/committed_keys.py``). The first copy to arrive is
+kept. The ids passed but not yet committed are held by the worker, so every copy must
+reach the same worker: true on the DirectRunner that ``newswatch stream`` runs on.
 """
 
 from __future__ import annotations
@@ -11,9 +18,13 @@ from datetime import datetime
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.metrics.metricbase import Counter
 
-from newswatch.connectors.dataset.write import ReadStoredArticleIds
+from newswatch.connectors.dataset.read import ReadStoredArticleIds
+from newswatch.pipelines.commit.committed_keys import ARTICLE_IDS, CommittedKeys, SeenKeys
 from newswatch.schemas import Article
+
+__all__ = ["DropSeen", "DropSeenStreaming", "pick_unseen"]
 
 NEW = "new"
 STORED = "stored"
@@ -43,10 +54,16 @@ def mark_stored(article_id: str) -> tuple[str, bool]:
     return article_id, True
 
 
+def _counters(owner: type) -> tuple[Counter, Counter]:
+    return (
+        Metrics.counter(owner, "articles_new"),
+        Metrics.counter(owner, "duplicates_dropped"),
+    )
+
+
 class _DropSeenFn(beam.DoFn):
     def __init__(self) -> None:
-        self._kept = Metrics.counter(self.__class__, "articles_new")
-        self._dropped = Metrics.counter(self.__class__, "duplicates_dropped")
+        self._kept, self._dropped = _counters(self.__class__)
 
     def process(self, element: tuple[str, dict[str, list]]) -> Iterator[Article]:
         _, grouped = element
@@ -78,4 +95,41 @@ class DropSeen(beam.PTransform):
             {NEW: new, STORED: stored}
             | "JoinWithStored" >> beam.CoGroupByKey()
             | "KeepUnseen" >> beam.ParDo(_DropSeenFn())
+        )
+
+
+class _DropSeenStreamingFn(beam.DoFn):
+    def __init__(self, output_root: str, refresh_s: float) -> None:
+        self._root = output_root
+        self._refresh_s = refresh_s
+        self._seen: SeenKeys | None = None
+        self._kept, self._dropped = _counters(self.__class__)
+
+    def setup(self) -> None:
+        self._seen = SeenKeys(CommittedKeys(self._root, ARTICLE_IDS), self._refresh_s)
+
+    def process(self, article: Article) -> Iterator[Article]:
+        assert self._seen is not None, "setup() opens the index"
+        if not self._seen.first_time(article.article_id):
+            self._dropped.inc()
+            return
+        self._kept.inc()
+        yield article
+
+    def teardown(self) -> None:
+        if self._seen is not None:
+            self._seen.close()
+
+
+class DropSeenStreaming(beam.PTransform):
+    """Keeps the first copy of each article id not yet in the dataset under ``output_root``."""
+
+    def __init__(self, output_root: str, refresh_s: float = 300.0) -> None:
+        super().__init__()
+        self._root = output_root
+        self._refresh_s = refresh_s
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection:
+        return articles | "KeepUnseen" >> beam.ParDo(
+            _DropSeenStreamingFn(self._root, self._refresh_s)
         )

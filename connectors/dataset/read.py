@@ -1,0 +1,130 @@
+"""Reading back what the dataset has committed: the state the batch stages join with.
+
+Each reader takes one committed file's bytes (through Beam filesystems) and returns the
+columns a stage needs: article ids (exact dedupe), alert keys (one alert per story) and
+MinHash signatures (near-duplicates). The ``Read*`` transforms match the files on any
+Beam filesystem; the stream's indexes call the same per-file readers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io import fileio
+from apache_beam.io.fileio import EmptyMatchTreatment
+from apache_beam.io.filesystem import CompressionTypes
+
+from newswatch.connectors import filesystem
+from newswatch.connectors.dataset.layout import ALERTS, ARTICLES, OutputLayout
+from newswatch.pipelines.core.alerting import alert_key
+from newswatch.pipelines.core.minhash import Signed
+
+__all__ = [
+    "ReadStoredAlertKeys",
+    "ReadStoredArticleIds",
+    "ReadStoredSignatures",
+    "alert_keys_in",
+    "article_ids_in",
+    "read_horizon_signatures",
+    "signatures_in",
+]
+
+# What a later run needs of a stored article to cluster with it; no other column is read.
+SIGNATURE_COLUMNS = ("article_id", "published_at", "cluster_id", "minhash", "shingle_count")
+
+
+def article_ids_in(handle: BinaryIO) -> list[str]:
+    """The ``article_id`` column of one committed Parquet file."""
+    return [str(v) for v in pq.read_table(handle, columns=["article_id"]).column(0).to_pylist()]
+
+
+def alert_keys_in(handle: BinaryIO) -> Iterator[str]:
+    """The ``alert_key`` of each alert in one committed JSON Lines file."""
+    for line in io.TextIOWrapper(handle, encoding="utf-8"):
+        if line.strip():
+            record = json.loads(line)
+            yield alert_key(record["topic"], record["cluster_id"])
+
+
+def signatures_in(handle: BinaryIO) -> list[Signed]:
+    """The stored signatures of one committed Parquet file (none if written before them)."""
+    parquet = pq.ParquetFile(handle)
+    if not set(SIGNATURE_COLUMNS) <= set(parquet.schema_arrow.names):
+        return []  # written before signatures were stored: its articles take no part
+    return [
+        Signed(
+            article_id=row["article_id"],
+            published_at=row["published_at"],
+            this_run=False,
+            cluster_id=row["cluster_id"],
+            minhash=row["minhash"],
+            shingle_count=row["shingle_count"],
+        )
+        for row in parquet.read(columns=list(SIGNATURE_COLUMNS)).to_pylist()
+    ]
+
+
+def read_horizon_signatures(root: str, partitions: Sequence[str]) -> Iterator[tuple[str, Signed]]:
+    """(dt day, signature) of every committed article in the given ``dt=`` partitions."""
+    layout = OutputLayout(root)
+    for day in partitions:
+        for path in filesystem.list_files(layout.committed_files(ARTICLES, "parquet", day)):
+            for signed in signatures_in(io.BytesIO(filesystem.read_file(path))):
+                yield day, signed
+
+
+class _ReadEachFile:
+    """Picklable: a matched file opened through Beam filesystems, then ``read`` over it."""
+
+    def __init__(self, read: Callable[[BinaryIO], Iterable[Any]]) -> None:
+        self._read = read
+
+    def __call__(self, readable: fileio.ReadableFile) -> Iterator[Any]:
+        with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            yield from self._read(handle)
+
+
+class _ReadCommitted(beam.PTransform):
+    def __init__(self, patterns: Sequence[str], read: Callable[[BinaryIO], Iterable[Any]]):
+        super().__init__()
+        self._patterns = list(patterns)
+        self._read = read
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        return (
+            pbegin
+            | "Patterns" >> beam.Create(self._patterns)
+            | "Match" >> fileio.MatchAll(EmptyMatchTreatment.ALLOW)
+            | "Open" >> fileio.ReadMatches()
+            | "Read" >> beam.FlatMap(_ReadEachFile(self._read))
+        )
+
+
+class ReadStoredArticleIds(_ReadCommitted):
+    """``article_id`` of every committed article (the seen-set of exact dedupe)."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__([OutputLayout(root).committed_files(ARTICLES, "parquet")], article_ids_in)
+
+
+class ReadStoredAlertKeys(_ReadCommitted):
+    """``alert_key`` of every committed alert: the ledger behind one alert per story."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__([OutputLayout(root).committed_files(ALERTS, "jsonl")], alert_keys_in)
+
+
+class ReadStoredSignatures(_ReadCommitted):
+    """Signatures of the committed articles in the given ``dt=`` partitions of ``root``."""
+
+    def __init__(self, root: str, partitions: Sequence[str]) -> None:
+        layout = OutputLayout(root)
+        super().__init__(
+            [layout.committed_files(ARTICLES, "parquet", day) for day in partitions],
+            signatures_in,
+        )

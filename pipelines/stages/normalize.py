@@ -1,0 +1,52 @@
+"""Stage 1: every raw item becomes an article in the common schema, or a rejection with a reason.
+
+The rules are ``core/normalization.py``'s ``normalize_entry``; this is its Beam shell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
+
+from newswatch.pipelines.core.normalization import NormalizeSettings, normalize_entry
+from newswatch.schemas import Article, RawArticle, Rejection
+
+__all__ = ["Normalize"]
+
+
+class _NormalizeFn(beam.DoFn):
+    REJECTED = "rejected"
+
+    def __init__(self, settings: NormalizeSettings) -> None:
+        self._settings = settings
+        self._normalized = Metrics.counter(self.__class__, "articles_normalized")
+        self._rejected = Metrics.counter(self.__class__, "articles_rejected")
+
+    def process(self, raw: RawArticle) -> Iterator[Article | TaggedOutput]:
+        result = normalize_entry(raw, self._settings)
+        if isinstance(result, Rejection):
+            self._rejected.inc()
+            yield TaggedOutput(self.REJECTED, result)
+        else:
+            self._normalized.inc()
+            yield result
+
+
+class Normalize(beam.PTransform):
+    """RawArticles to Articles; what cannot be an article goes to the ``rejected`` output.
+
+    Returns a dict: ``{"articles": PCollection[Article], "rejected": PCollection[Rejection]}``.
+    """
+
+    def __init__(self, settings: NormalizeSettings) -> None:
+        super().__init__()
+        self._settings = settings
+
+    def expand(self, raw: beam.PCollection) -> dict[str, beam.PCollection]:
+        outputs = raw | "NormalizeEntry" >> beam.ParDo(_NormalizeFn(self._settings)).with_outputs(
+            _NormalizeFn.REJECTED, main="articles"
+        )
+        return {"articles": outputs.articles, "rejected": outputs[_NormalizeFn.REJECTED]}
