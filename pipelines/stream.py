@@ -50,7 +50,8 @@ from newswatch.connectors.stream.ticks import Ticks
 from newswatch.pipelines.chain import AnalyseArticles, StatefulStages
 from newswatch.pipelines.commit.feed_state import feed_requests
 from newswatch.pipelines.commit.manifest import CommitTargets, PartitionKey, recover
-from newswatch.pipelines.commit.windows import REPORTS, CommitWindows
+from newswatch.pipelines.commit.stream_status import REPORTS
+from newswatch.pipelines.commit.windows import CommitWindows, WindowCommitSettings
 from newswatch.pipelines.control.settings import Config, KafkaAlerts
 from newswatch.pipelines.stages.alerts import RaiseAlertsStreaming
 from newswatch.pipelines.stages.clusters import ClusterNearDuplicatesStreaming
@@ -141,13 +142,15 @@ def build_stream(pipeline: beam.Pipeline, config: Config, plan: StreamPlan) -> N
     settings = config.stream
     ticks = pipeline | "Ticks" >> Ticks(interval_s=settings.tick_s, stop_file=plan.stop_file)
     ticks | "CommitWindows" >> CommitWindows(
-        root=config.output,
-        spool_root=plan.spool_root,
-        token=plan.token,
-        window_s=settings.window_s,
-        targets=CommitTargets.from_config(config),
-        starts=plan.starts,
-        status_interval_s=settings.status_interval_s,
+        WindowCommitSettings(
+            root=config.output,
+            spool_root=plan.spool_root,
+            token=plan.token,
+            window_s=settings.window_s,
+            targets=CommitTargets.from_config(config),
+            starts=tuple(sorted(plan.starts.items())),
+            status_interval_s=settings.status_interval_s,
+        )
     )
     sources = ticks | "PollSources" >> PollSources(
         kafka=plan.kafka, feeds=plan.feeds, options=FetchOptions.from_config(config.http)

@@ -11,7 +11,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from newswatch.pipelines.control.settings import Config
+from newswatch.pipelines.control.settings import STATUS_LOGGER, Config
 
 __all__ = [
     "DEFAULT_LOCK_TTL_S",
@@ -47,6 +47,9 @@ class JsonLinesFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        # Structured fields a record carries (the stream's status) go in as they are.
+        if isinstance(getattr(record, "status", None), dict):
+            entry["status"] = record.status
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -61,6 +64,15 @@ def configure_logging(verbose: bool, log_format: str = "text") -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     for installed in logging.getLogger().handlers:
         installed.addFilter(_DropNoise())
+    # The stream's status line: always shown, as plain text or as a JSON record.
+    status = logging.getLogger(STATUS_LOGGER)
+    status_handler = logging.StreamHandler(sys.stderr)
+    status_handler.setFormatter(
+        JsonLinesFormatter() if log_format == "json" else logging.Formatter("%(message)s")
+    )
+    status.handlers = [status_handler]
+    status.setLevel(logging.INFO)
+    status.propagate = False
     if log_format == "text" and not verbose:
         # A failing step makes Beam log the element's traceback; in a terminal the run's
         # own one-line reason says it (-v shows everything, JSON logs keep it for operators).

@@ -23,12 +23,8 @@ raised (``connectors/kafka/alerts.py``): the manifest records them as delivered.
 from __future__ import annotations
 
 import logging
-import sys
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -40,11 +36,8 @@ from newswatch.connectors.dataset.write import (
     REJECTED_FILES,
     stage_all,
 )
-from newswatch.connectors.kafka.connection import PartitionReport
 from newswatch.connectors.kafka.poll import PartitionProgress
-from newswatch.connectors.rss.read import FeedReport
 from newswatch.connectors.stream.spool import (
-    count_spooled,
     delete_window,
     read_spools,
     window_dir,
@@ -58,62 +51,44 @@ from newswatch.pipelines.commit.manifest import (
     commit,
     manifest_of,
 )
+from newswatch.pipelines.commit.stream_status import (
+    REPORTS,
+    StreamTotals,
+    report_status,
+    source_counts,
+    stream_status,
+)
 
-__all__ = ["REPORTS", "CommitWindows", "PartitionKey", "StreamTotals"]
+__all__ = ["REPORTS", "CommitWindows", "WindowCommitSettings"]
 
 log = logging.getLogger(__name__)
 
-REPORTS = "reports"
 
+@dataclass(frozen=True)
+class WindowCommitSettings:
+    """What the window committer needs: where to write, how windows are named and sized,
+    where commits go, the offsets the stream started from, and its status line."""
 
-@dataclass
-class StreamTotals:
-    """Counts since the stream started, for the status line."""
-
-    read: int = 0  # messages and feed entries read, rejected ones included
-    stored: int = 0
-    exact_duplicates: int = 0
-    near_duplicates: int = 0
-    rejected: int = 0
-    alerts: int = 0
-    windows: int = 0
-    committed: dict[PartitionKey, int] = field(default_factory=dict)
-    high: dict[PartitionKey, int | None] = field(default_factory=dict)
-
-
-def _source_counts(reports: Iterable[Any]) -> tuple[int, int, int]:
-    """(items read, read and usable, rejected at the source) from a window's reports."""
-    usable = rejected = 0
-    for report in reports:
-        if isinstance(report, PartitionReport):
-            usable += report.read
-            rejected += report.rejected
-        elif isinstance(report, FeedReport):
-            usable += report.entries
-            rejected += report.rejected
-    return usable + rejected, usable, rejected
+    root: str
+    spool_root: str
+    token: str  # names this process's windows: <window start>-<token>
+    window_s: float
+    targets: CommitTargets
+    starts: tuple[tuple[PartitionKey, int], ...] = ()  # what the group had committed
+    status_interval_s: float = 30.0
+    status: bool = True  # a status record every status_interval_s (``stream_status.py``)
 
 
 class _CommitWindowsFn(beam.DoFn):
-    def __init__(
-        self,
-        root: str,
-        spool_root: str,
-        token: str,
-        window_s: float,
-        targets: CommitTargets,
-        starts: Mapping[PartitionKey, int],
-        status_interval_s: float,
-        status: bool,
-    ) -> None:
-        self._root = root
-        self._spool_root = spool_root
-        self._token = token
-        self._size_us = int(round(window_s * 1e6))
-        self._targets = targets
-        self._starts = dict(starts)
-        self._status_interval_s = status_interval_s
-        self._status = status
+    def __init__(self, settings: WindowCommitSettings) -> None:
+        self._root = settings.root
+        self._spool_root = settings.spool_root
+        self._token = settings.token
+        self._size_us = int(round(settings.window_s * 1e6))
+        self._targets = settings.targets
+        self._starts = dict(settings.starts)
+        self._status_interval_s = settings.status_interval_s
+        self._status = settings.status
         self._open: list[int] = []
         self._totals = StreamTotals()
         self._last_status = 0.0
@@ -169,7 +144,7 @@ class _CommitWindowsFn(beam.DoFn):
             totals.windows += 1
             self._windows.inc()
         delete_window(self._spool_root, run_id)
-        read, usable, source_rejected = _source_counts(reports)
+        read, usable, source_rejected = source_counts(reports)
         totals.read += read
         totals.stored += len(articles)
         totals.near_duplicates += sum(1 for a in articles if a.is_duplicate)
@@ -185,70 +160,19 @@ class _CommitWindowsFn(beam.DoFn):
     def _print_status(self, tick: Tick, final: bool) -> None:
         if not self._status:
             return
-        totals = self._totals
-        pending_read = pending_alerts = pending_stored = 0
-        high = dict(totals.high)
-        for window in self._open:
-            directory = window_dir(self._spool_root, window_run_id(window, self._token))
-            reports = read_spools(directory, REPORTS)
-            pending_read += _source_counts(reports)[0]
-            pending_alerts += count_spooled(directory, ALERTS)
-            pending_stored += count_spooled(directory, ARTICLES)
-            for progress in reports:
-                if isinstance(progress, PartitionProgress):
-                    key = (progress.source, progress.topic, progress.partition)
-                    high[key] = progress.high_watermark
-        lags = []
-        for key in sorted(totals.committed):
-            source, _, partition = key
-            top = high.get(key)
-            lag = "?" if top is None else str(max(0, top - totals.committed[key]))
-            lags.append(f"{source}/{partition}={lag}")
-        when = datetime.fromtimestamp(tick.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        line = (
-            f"newswatch stream {when}{' (stopped)' if final else ''}"
-            f"  in {totals.read + pending_read}"
-            f"  stored {totals.stored} (+{pending_stored} pending)"
-            f"  duplicates {totals.exact_duplicates + totals.near_duplicates}"
-            f" ({totals.exact_duplicates} exact, {totals.near_duplicates} near)"
-            f"  rejected {totals.rejected}"
-            f"  alerts {totals.alerts + pending_alerts}"
-            f"  windows {totals.windows}"
-            f"  lag {' '.join(lags) if lags else '-'}"
-        )
-        print(line, file=sys.stderr, flush=True)
+        pending = [
+            window_dir(self._spool_root, window_run_id(window, self._token))
+            for window in self._open
+        ]
+        report_status(stream_status(self._totals, pending, tick.at, final))
 
 
 class CommitWindows(beam.PTransform):
-    """Ticks in; commits each window once a later tick shows it has ended. Outputs nothing.
+    """Ticks in; commits each window once a later tick shows it has ended. Outputs nothing."""
 
-    ``starts`` are the offsets the stream started from (what the group had committed);
-    with ``status``, a one-line status goes to stderr every ``status_interval_s``.
-    """
-
-    def __init__(
-        self,
-        *,
-        root: str,
-        spool_root: str,
-        token: str,
-        window_s: float,
-        targets: CommitTargets,
-        starts: Mapping[PartitionKey, int] | None = None,
-        status_interval_s: float = 30.0,
-        status: bool = True,
-    ) -> None:
+    def __init__(self, settings: WindowCommitSettings) -> None:
         super().__init__()
-        self._fn_args = (
-            root,
-            spool_root,
-            token,
-            window_s,
-            targets,
-            dict(starts or {}),
-            status_interval_s,
-            status,
-        )
+        self._settings = settings
 
     def expand(self, ticks: beam.PCollection) -> beam.PCollection:
-        return ticks | "CommitEndedWindows" >> beam.ParDo(_CommitWindowsFn(*self._fn_args))
+        return ticks | "CommitEndedWindows" >> beam.ParDo(_CommitWindowsFn(self._settings))

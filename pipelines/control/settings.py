@@ -24,6 +24,7 @@ __all__ = [
     "NlpSettings",
     "RssSource",
     "RunSettings",
+    "STATUS_LOGGER",
     "Source",
     "StreamSettings",
 ]
@@ -93,6 +94,11 @@ class NearDuplicateSettings:
     rows_per_band: int = 2
     min_shingles: int = 10
     max_bucket: int = 50
+
+
+# The logger of the stream's status records (``commit/stream_status.py``), which the
+# command line shows as text or JSON lines.
+STATUS_LOGGER = "newswatch.status"
 
 
 @dataclass(frozen=True)
