@@ -6,11 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench lint clean
 
+# The installer's own notices (the editable install's, pip's) go to .venv/install.log and
+# are shown only when the install fails: the first screen of `make run` is its summary.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@echo "Installing newswatch and its dependencies into $(VENV)/ (log: $(VENV)/install.log)"
+	@$(PYTHON) -m venv $(VENV)
+	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e '.[dev]'; } \
+		> $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@touch $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/newswatch run
