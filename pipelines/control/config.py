@@ -138,12 +138,8 @@ def default_alias_table() -> AliasTable:
 
 
 def _sources(r: KeyReader, raw: Any, base_dir: Path | None, http: HttpSettings) -> tuple[Source, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError(r.file, "sources", "must be a non-empty list of sources")
     sources: list[Source] = []
-    for i, item in enumerate(raw):
-        path = f"sources[{i}]"
-        kind = item.get("type") if isinstance(item, Mapping) else None
+    for path, kind, item in r.typed_items(raw, "sources", "list of sources", non_empty=True):
         if kind == "rss":
             sources.append(_rss_source(r, item, path, base_dir, http))
         elif kind == "kafka":
@@ -277,12 +273,8 @@ def _kafka_source(r: KeyReader, raw: Any, path: str) -> KafkaSource:
 
 
 def _alert_sinks(r: KeyReader, raw: Any) -> tuple[AlertSink, ...]:
-    if not isinstance(raw, list):
-        raise ConfigError(r.file, "alerts", "must be a list of alert sinks")
     sinks: list[AlertSink] = []
-    for i, item in enumerate(raw):
-        path = f"alerts[{i}]"
-        kind = item.get("type") if isinstance(item, Mapping) else None
+    for path, kind, item in r.typed_items(raw, "alerts", "list of alert sinks"):
         if kind == "file":
             r.mapping(item, path, {"type"})
             sinks.append(FileAlerts())

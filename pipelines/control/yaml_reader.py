@@ -9,7 +9,7 @@ newswatch.pipelines.control.errors.ConfigError: config.yaml: stream.window: must
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,18 @@ class KeyReader:
                     self.file, where, f"unknown key (expected one of {', '.join(sorted(allowed))})"
                 )
         return value
+
+    def typed_items(
+        self, value: Any, path: str, what: str, non_empty: bool = False
+    ) -> Iterator[tuple[str, Any, Any]]:
+        """(key path, ``type``, item) of each item of a list of typed mappings."""
+        if not isinstance(value, list) or (non_empty and not value):
+            raise ConfigError(
+                self.file, path, f"must be a {'non-empty ' if non_empty else ''}{what}"
+            )
+        for i, item in enumerate(value):
+            kind = item.get("type") if isinstance(item, Mapping) else None
+            yield f"{path}[{i}]", kind, item
 
     def string(self, value: Any, path: str) -> str:
         if not isinstance(value, str) or not value.strip():

@@ -18,25 +18,15 @@ from datetime import UTC, datetime
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.metrics.metricbase import Counter
 
 from newswatch.connectors.dataset.read import ReadStoredAlertKeys
 from newswatch.pipelines.commit.committed_keys import ALERT_KEYS, CommittedKeys, SeenKeys
 from newswatch.pipelines.core.alerting import alert_key, candidate_alerts, pick_alert
 from newswatch.pipelines.core.rules import TopicRule
+from newswatch.pipelines.stages.committed_join import OneUnlessCommitted
 from newswatch.schemas import Alert, Article
 
 __all__ = ["RaiseAlerts", "RaiseAlertsStreaming"]
-
-CANDIDATES = "candidates"
-RAISED = "raised"
-
-
-def _counters(owner: type) -> tuple[Counter, Counter]:
-    return (
-        Metrics.counter(owner, "alerts_raised"),
-        Metrics.counter(owner, "alerts_suppressed"),
-    )
 
 
 def _now() -> datetime:
@@ -52,26 +42,6 @@ class _CandidateAlertsFn(beam.DoFn):
             yield alert_key(alert.topic, alert.cluster_id), alert
 
 
-def mark_raised(key: str) -> tuple[str, bool]:
-    return key, True
-
-
-class _PickAlertFn(beam.DoFn):
-    def __init__(self) -> None:
-        self._raised, self._suppressed = _counters(self.__class__)
-
-    def process(self, element: tuple[str, dict[str, list]]) -> Iterator[Alert]:
-        _, grouped = element
-        candidates = list(grouped[CANDIDATES])
-        if not candidates:
-            return
-        alert = pick_alert(candidates, already_raised=bool(grouped[RAISED]))
-        self._suppressed.inc(len(candidates) - (1 if alert else 0))
-        if alert is not None:
-            self._raised.inc()
-            yield alert
-
-
 class RaiseAlerts(beam.PTransform):
     """Stored articles to new alerts, never repeating one already in the alert log."""
 
@@ -81,16 +51,16 @@ class RaiseAlerts(beam.PTransform):
         self._root = output_root
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
-        raised = (
-            articles.pipeline
-            | "ReadAlertLog" >> ReadStoredAlertKeys(self._root)
-            | "MarkRaised" >> beam.Map(mark_raised)
-        )
-        candidates = articles | "Candidates" >> beam.ParDo(_CandidateAlertsFn(self._rules))
         return (
-            {CANDIDATES: candidates, RAISED: raised}
-            | "JoinWithLog" >> beam.CoGroupByKey()
-            | "OnePerStory" >> beam.ParDo(_PickAlertFn())
+            articles
+            | "Candidates" >> beam.ParDo(_CandidateAlertsFn(self._rules))
+            | "OnePerStory"
+            >> OneUnlessCommitted(
+                ReadStoredAlertKeys(self._root),
+                pick_alert,
+                kept="alerts_raised",
+                dropped="alerts_suppressed",
+            )
         )
 
 
@@ -100,7 +70,8 @@ class _RaiseAlertsStreamingFn(beam.DoFn):
         self._root = output_root
         self._refresh_s = refresh_s
         self._raised_before: SeenKeys | None = None
-        self._raised, self._suppressed = _counters(self.__class__)
+        self._raised = Metrics.counter(self.__class__, "alerts_raised")
+        self._suppressed = Metrics.counter(self.__class__, "alerts_suppressed")
 
     def setup(self) -> None:
         self._raised_before = SeenKeys(CommittedKeys(self._root, ALERT_KEYS), self._refresh_s)

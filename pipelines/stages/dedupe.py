@@ -18,16 +18,13 @@ from datetime import datetime
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.metrics.metricbase import Counter
 
 from newswatch.connectors.dataset.read import ReadStoredArticleIds
 from newswatch.pipelines.commit.committed_keys import ARTICLE_IDS, CommittedKeys, SeenKeys
+from newswatch.pipelines.stages.committed_join import OneUnlessCommitted
 from newswatch.schemas import Article
 
 __all__ = ["DropSeen", "DropSeenStreaming", "pick_unseen"]
-
-NEW = "new"
-STORED = "stored"
 
 
 def first_copy_order(article: Article) -> tuple[datetime | str, str, str]:
@@ -50,33 +47,6 @@ def key_by_id(article: Article) -> tuple[str, Article]:
     return article.article_id, article
 
 
-def mark_stored(article_id: str) -> tuple[str, bool]:
-    return article_id, True
-
-
-def _counters(owner: type) -> tuple[Counter, Counter]:
-    return (
-        Metrics.counter(owner, "articles_new"),
-        Metrics.counter(owner, "duplicates_dropped"),
-    )
-
-
-class _DropSeenFn(beam.DoFn):
-    def __init__(self) -> None:
-        self._kept, self._dropped = _counters(self.__class__)
-
-    def process(self, element: tuple[str, dict[str, list]]) -> Iterator[Article]:
-        _, grouped = element
-        copies = list(grouped[NEW])
-        if not copies:
-            return
-        kept = pick_unseen(copies, already_stored=bool(grouped[STORED]))
-        self._dropped.inc(len(copies) - (1 if kept else 0))
-        if kept is not None:
-            self._kept.inc()
-            yield kept
-
-
 class DropSeen(beam.PTransform):
     """Keeps one copy of each article id not yet in the dataset under ``output_root``."""
 
@@ -85,16 +55,16 @@ class DropSeen(beam.PTransform):
         self._root = output_root
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
-        stored = (
-            articles.pipeline
-            | "ReadStoredIds" >> ReadStoredArticleIds(self._root)
-            | "MarkStored" >> beam.Map(mark_stored)
-        )
-        new = articles | "KeyById" >> beam.Map(key_by_id)
         return (
-            {NEW: new, STORED: stored}
-            | "JoinWithStored" >> beam.CoGroupByKey()
-            | "KeepUnseen" >> beam.ParDo(_DropSeenFn())
+            articles
+            | "KeyById" >> beam.Map(key_by_id)
+            | "KeepUnseen"
+            >> OneUnlessCommitted(
+                ReadStoredArticleIds(self._root),
+                pick_unseen,
+                kept="articles_new",
+                dropped="duplicates_dropped",
+            )
         )
 
 
@@ -103,7 +73,8 @@ class _DropSeenStreamingFn(beam.DoFn):
         self._root = output_root
         self._refresh_s = refresh_s
         self._seen: SeenKeys | None = None
-        self._kept, self._dropped = _counters(self.__class__)
+        self._kept = Metrics.counter(self.__class__, "articles_new")
+        self._dropped = Metrics.counter(self.__class__, "duplicates_dropped")
 
     def setup(self) -> None:
         self._seen = SeenKeys(CommittedKeys(self._root, ARTICLE_IDS), self._refresh_s)
