@@ -54,7 +54,7 @@ def parse_feed(
     resolve against ``base_url`` (the URL after redirects), defaulting to ``url``.
 
     >>> body = b'<rss version="2.0"><channel><item><link>http://x.test/1</link></item></channel></rss>'
-    >>> parse_feed("x", "http://x.test/feed", body, datetime.now(timezone.utc)).articles[0].url
+    >>> parse_feed("x", "http://x.test/feed", body, datetime.now(UTC)).articles[0].url
     'http://x.test/1'
     """
     if fetched_at.tzinfo is None:
@@ -78,40 +78,53 @@ def parse_feed(
 
     feed_language = _text(dict.get(parsed.feed, "language"))
     base = _without_userinfo(base_url or url)
-    articles: list[RawArticle] = []
-    rejections: list[Rejection] = []
-    for index, entry in enumerate(parsed.entries):
-        link = _text(dict.get(entry, "link"))
-        guid = _text(dict.get(entry, "id"))
-        if dict.get(entry, "guidislink") and not _is_web_url(link):
-            link = None  # feedparser copies an RSS <guid> into link; here it is only an id
-        if link is None and guid is None:
-            rejections.append(
-                Rejection(
-                    source=source,
-                    reason="missing_url_and_id",
-                    detail="feed entry has neither a link nor an id",
-                    rejected_at=fetched_at,
-                    locator={"feed_url": url, "entry_index": index},
-                )
-            )
-            continue
-        articles.append(
-            RawArticle(
-                source=source,
-                origin=url,
-                fetched_at=fetched_at,
-                url=_absolute(link, base),
-                guid=guid,
-                title=dict.get(entry, "title") or None,
-                summary=dict.get(entry, "summary") or None,
-                content=_longest_content(entry),
-                published=_published(entry),
-                authors=_authors(entry),
-                language=_entry_language(entry) or feed_language,
-            )
+    records = [
+        _entry_record(entry, index, source, url, base, fetched_at, feed_language)
+        for index, entry in enumerate(parsed.entries)
+    ]
+    return ParsedFeed(
+        tuple(r for r in records if isinstance(r, RawArticle)),
+        tuple(r for r in records if isinstance(r, Rejection)),
+        warning=warning,
+        is_feed=True,
+    )
+
+
+def _entry_record(
+    entry: dict[str, Any],
+    index: int,
+    source: str,
+    url: str,
+    base: str,
+    fetched_at: datetime,
+    feed_language: str | None,
+) -> RawArticle | Rejection:
+    """One feed entry as a RawArticle, or a Rejection when it has neither link nor id."""
+    link = _text(dict.get(entry, "link"))
+    guid = _text(dict.get(entry, "id"))
+    if dict.get(entry, "guidislink") and not _is_web_url(link):
+        link = None  # feedparser copies an RSS <guid> into link; here it is only an id
+    if link is None and guid is None:
+        return Rejection(
+            source=source,
+            reason="missing_url_and_id",
+            detail="feed entry has neither a link nor an id",
+            rejected_at=fetched_at,
+            locator={"feed_url": url, "entry_index": index},
         )
-    return ParsedFeed(tuple(articles), tuple(rejections), warning=warning, is_feed=True)
+    return RawArticle(
+        source=source,
+        origin=url,
+        fetched_at=fetched_at,
+        url=_absolute(link, base),
+        guid=guid,
+        title=dict.get(entry, "title") or None,
+        summary=dict.get(entry, "summary") or None,
+        content=_longest_content(entry),
+        published=_published(entry),
+        authors=_authors(entry),
+        language=_entry_language(entry) or feed_language,
+    )
 
 
 def _declares_xml_entities(body: bytes, headers: dict[str, str]) -> bool:

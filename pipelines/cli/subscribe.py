@@ -44,6 +44,19 @@ def format_alert(alert: dict[str, Any], fmt: str) -> str:
     )
 
 
+def _start_partitions(consumer: Any, new: set[Any], group: str | None, from_start: bool) -> None:
+    """Each new partition at the group's committed offset, else at its start or its end."""
+    for tp in new:
+        committed = consumer.committed(tp) if group else None
+        if committed is not None:
+            consumer.seek(tp, committed)
+        elif from_start:
+            consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek_to_end(tp)
+        consumer.position(tp)  # resolve the seek now, not at the first poll
+
+
 def follow_kafka(
     connection: KafkaConnection,
     topic: str,
@@ -78,17 +91,9 @@ def follow_kafka(
             if new:
                 assigned |= new
                 consumer.assign(sorted(assigned))
-                for tp in new:
-                    committed = consumer.committed(tp) if group else None
-                    if committed is not None:
-                        consumer.seek(tp, committed)
-                    elif from_beginning or not first_look:
-                        # A partition (or the topic) that appears while following is new:
-                        # everything in it arrived after we started.
-                        consumer.seek_to_beginning(tp)
-                    else:
-                        consumer.seek_to_end(tp)
-                    consumer.position(tp)  # resolve the seek now, not at the first poll
+                # A partition (or the topic) that appears while following is new:
+                # everything in it arrived after we started.
+                _start_partitions(consumer, new, group, from_beginning or not first_look)
             if first_look:
                 on_ready()
             first_look = False
