@@ -163,12 +163,11 @@ def read_sources(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> dict
     }
 
 
-def batch_stages(config: Config, now: datetime) -> StatefulStages:
-    """The bounded forms of the stateful stages: joins with the committed dataset.
-    ``now`` fixes the near-duplicate horizon."""
+def batch_stages(config: Config) -> StatefulStages:
+    """The bounded forms of the stateful stages: joins with the committed dataset."""
     return StatefulStages(
         drop_seen=DropSeen(config.output),
-        cluster=ClusterNearDuplicates(config.output, config.near_duplicates, now),
+        cluster=ClusterNearDuplicates(config.output, config.near_duplicates),
         raise_alerts=RaiseAlerts(config.topics, config.output),
     )
 
@@ -178,7 +177,7 @@ def build(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> None:
     layout = OutputLayout(config.output, plan.run_id)
     sources = read_sources(pipeline, config, plan)
     stages = sources["articles"] | "AnalyseArticles" >> AnalyseArticles(
-        config, batch_stages(config, plan.started_at)
+        config, batch_stages(config)
     )
     rejected = (sources["rejected"], stages["rejected"]) | "AllRejections" >> beam.Flatten()
     to_commit = (

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import html
-from datetime import UTC, date, datetime, timedelta
+import dataclasses
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,15 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
+from configs import rss_source, write_config
+from datasets import commit_records
 from datasketch import MinHash
+from feeds import rss_document, rss_item
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from outputs import read_articles, read_jsonl
 
-from newswatch.connectors.dataset.write import encode_parquet
+from newswatch.connectors.dataset.write import ARTICLE_FILES
 from newswatch.pipelines.cli import main
 from newswatch.pipelines.control.config import NearDuplicateSettings, parse_config
 from newswatch.pipelines.control.errors import ConfigError
@@ -30,6 +33,7 @@ from newswatch.pipelines.core.minhash import (
     band_keys,
     bucket_pairs,
     candidate_probability,
+    days_around,
     decide_cluster,
     decode_signature,
     encode_signature,
@@ -38,10 +42,11 @@ from newswatch.pipelines.core.minhash import (
     is_near_duplicate,
     shingle_hashes,
     signature,
+    within_horizon,
     word_string,
 )
 from newswatch.pipelines.core.normalization import article_id
-from newswatch.pipelines.stages.clusters import ClusterNearDuplicates, horizon_partitions
+from newswatch.pipelines.stages.clusters import ClusterNearDuplicates
 from newswatch.schemas import Article
 
 # --- sample texts (written for these tests) ----------------------------------------------------
@@ -391,10 +396,26 @@ def test_the_shared_statement_is_a_large_part_of_each_report() -> None:
     assert len(s & a) / len(s) > 0.95
 
 
-def test_horizon_partitions() -> None:
-    days = horizon_partitions(date(2024, 3, 1), 2)
+def test_days_around() -> None:
+    days = days_around("2024-03-01", 2)
     assert days == ["2024-02-28", "2024-02-29", "2024-03-01", "2024-03-02", "2024-03-03"]
-    assert horizon_partitions(date(2024, 3, 1), 0)[0] == "2024-03-01"
+    assert days_around("2024-03-01", 0) == ["2024-03-01"]
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "horizon", "expected"),
+    [
+        ("2024-03-01", "2024-03-08", 7, True),
+        ("2024-03-01", "2024-03-09", 7, False),
+        ("2024-03-09", "2024-03-01", 7, False),  # either way round
+        ("2024-03-01", "2024-03-01", 0, True),
+        ("", "2024-03-09", 0, True),  # signed before days were kept: compared as before
+    ],
+)
+def test_within_horizon(left: str, right: str, horizon: int, expected: bool) -> None:
+    a = dataclasses.replace(signed("a", text(WIRE)), day=left)
+    b = dataclasses.replace(signed("b", text(WIRE)), day=right)
+    assert within_horizon(a, b, horizon) is expected
 
 
 # --- config ------------------------------------------------------------------------------------
@@ -481,13 +502,6 @@ def stored(name: str, body: str, published: datetime, cluster: Article | None = 
     )
 
 
-def write_stored(root: Path, articles: list[Article]) -> None:
-    for a in articles:
-        folder = root / "articles" / f"dt={a.partition_date}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"part-{a.article_id}.parquet").write_bytes(encode_parquet([a]))
-
-
 S_WIRE = stored("s-wire", text(WIRE), NOW - timedelta(days=1))
 S_COPY = stored("s-copy", COPIES["truncated to 45%"], NOW - timedelta(hours=20), cluster=S_WIRE)
 S_OLD = stored("s-old", text(HARBOUR), NOW - timedelta(days=30))
@@ -524,7 +538,7 @@ def signature_shape(a: Article) -> tuple[str, int, bool]:
 
 @pytest.mark.parametrize("order", ["as given", "reversed"])
 def test_cluster_stage(tmp_path: Path, order: str) -> None:
-    write_stored(tmp_path, [S_WIRE, S_COPY, S_OLD])
+    commit_records(tmp_path, ARTICLE_FILES, [S_WIRE, S_COPY, S_OLD])
     # A file written before signatures were stored is skipped, not an error.
     legacy = tmp_path / "articles" / f"dt={S_WIRE.partition_date}" / "part-legacy.parquet"
     pq.write_table(pa.table({"article_id": ["0" * 32], "text": [text(WIRE)]}), legacy)
@@ -533,7 +547,7 @@ def test_cluster_stage(tmp_path: Path, order: str) -> None:
         out = (
             p
             | beam.Create(inputs)
-            | ClusterNearDuplicates(str(tmp_path), NearDuplicateSettings(), now=NOW)
+            | ClusterNearDuplicates(str(tmp_path), NearDuplicateSettings())
         )
         assert_that(out | "Clusters" >> beam.Map(cluster_of), equal_to(EXPECTED))
         assert_that(
@@ -545,32 +559,39 @@ def test_cluster_stage(tmp_path: Path, order: str) -> None:
         )
 
 
+def test_a_copy_of_a_year_old_story_joins_it_whatever_the_wall_clock(tmp_path: Path) -> None:
+    # A backfill: the story and its copy are dated a year before the run.
+    year_ago = datetime.now(UTC) - timedelta(days=365)
+    original = stored("old-wire", text(WIRE), year_ago)
+    commit_records(tmp_path, ARTICLE_FILES, [original])
+    copy = article("old-copy", COPIES["dropped paragraph"], year_ago + timedelta(hours=5))
+    unrelated = article("old-other", text(HARBOUR), year_ago + timedelta(hours=5))
+    with test_pipeline.TestPipeline() as p:
+        out = p | beam.Create([copy, unrelated]) | ClusterNearDuplicates(
+            str(tmp_path), NearDuplicateSettings()
+        )
+        assert_that(
+            out | beam.Map(cluster_of),
+            equal_to(
+                [
+                    (copy.article_id, original.article_id, True),
+                    (unrelated.article_id, unrelated.article_id, False),
+                ]
+            ),
+        )
+
+
 def test_cluster_stage_with_a_short_horizon_forgets_yesterday(tmp_path: Path) -> None:
-    write_stored(tmp_path, [S_WIRE])
+    commit_records(tmp_path, ARTICLE_FILES, [S_WIRE])
     settings = NearDuplicateSettings(horizon_days=0)
     with test_pipeline.TestPipeline() as p:
-        out = p | beam.Create(NEW[:1]) | ClusterNearDuplicates(str(tmp_path), settings, now=NOW)
+        out = p | beam.Create(NEW[:1]) | ClusterNearDuplicates(str(tmp_path), settings)
         assert_that(
             out | beam.Map(cluster_of), equal_to([(NEW[0].article_id, NEW[0].article_id, False)])
         )
 
 
 # --- end to end, through the command line ------------------------------------------------------
-
-
-def rss(items: list[dict[str, Any]]) -> str:
-    entries = "".join(
-        f"<item><title>{html.escape(i['title'])}</title><link>{i['link']}</link>"
-        f"<guid>{i['link']}</guid><pubDate>{i['published']:%a, %d %b %Y %H:%M:%S} GMT</pubDate>"
-        f"<description>{html.escape(''.join(f'<p>{p}</p>' for p in i['paragraphs']))}</description>"
-        "</item>"
-        for i in items
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
-        f"<title>test</title><link>https://example.org/</link><description>t</description>{entries}"
-        "</channel></rss>"
-    )
 
 
 def item(site: str, slug: str, title: str, paragraphs: list[str], published: datetime) -> dict:
@@ -583,15 +604,23 @@ def item(site: str, slug: str, title: str, paragraphs: list[str], published: dat
 
 
 def write_run(tmp_path: Path, name: str, feeds: dict[str, list[dict]], out: Path) -> Path:
-    lines = ["sources:"]
+    """A config reading each feed of ``items`` from a file beside it."""
+    sources = []
     for feed, items in feeds.items():
         path = tmp_path / f"{feed}.xml"
-        path.write_text(rss(items), "utf-8")
-        lines += [f"  - name: {feed}", "    type: rss", f"    url: {path}"]
-    lines += [f"output: {out}", "alerts:", "  - type: file"]
-    config = tmp_path / f"{name}.yaml"
-    config.write_text("\n".join(lines) + "\n", "utf-8")
-    return config
+        path.write_bytes(
+            rss_document(
+                rss_item(
+                    i["title"],
+                    i["link"],
+                    "".join(f"<p>{p}</p>" for p in i["paragraphs"]),
+                    i["published"],
+                )
+                for i in items
+            )
+        )
+        sources.append(rss_source(feed, str(path)))
+    return write_config(tmp_path / f"{name}.yaml", sources, out)
 
 
 def clusters(out: Path) -> dict[str, tuple[str, bool]]:

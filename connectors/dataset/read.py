@@ -35,7 +35,14 @@ __all__ = [
 ]
 
 # What a later run needs of a stored article to cluster with it; no other column is read.
-SIGNATURE_COLUMNS = ("article_id", "published_at", "cluster_id", "minhash", "shingle_count")
+SIGNATURE_COLUMNS = (
+    "article_id",
+    "published_at",
+    "ingested_at",
+    "cluster_id",
+    "minhash",
+    "shingle_count",
+)
 
 
 def article_ids_in(handle: BinaryIO) -> list[str]:
@@ -64,6 +71,7 @@ def signatures_in(handle: BinaryIO) -> list[Signed]:
             cluster_id=row["cluster_id"],
             minhash=row["minhash"],
             shingle_count=row["shingle_count"],
+            day=(row["published_at"] or row["ingested_at"]).strftime("%Y-%m-%d"),
         )
         for row in parquet.read(columns=list(SIGNATURE_COLUMNS)).to_pylist()
     ]
@@ -89,6 +97,22 @@ class _ReadEachFile:
             yield from self._read(handle)
 
 
+class _ReadMatching(beam.PTransform):
+    """File patterns in; ``read`` over each matching file out (no match is no file)."""
+
+    def __init__(self, read: Callable[[BinaryIO], Iterable[Any]]):
+        super().__init__()
+        self._read = read
+
+    def expand(self, patterns: beam.PCollection) -> beam.PCollection:
+        return (
+            patterns
+            | "Match" >> fileio.MatchAll(EmptyMatchTreatment.ALLOW)
+            | "Open" >> fileio.ReadMatches()
+            | "Read" >> beam.FlatMap(_ReadEachFile(self._read))
+        )
+
+
 class _ReadCommitted(beam.PTransform):
     def __init__(self, patterns: Sequence[str], read: Callable[[BinaryIO], Iterable[Any]]):
         super().__init__()
@@ -99,9 +123,7 @@ class _ReadCommitted(beam.PTransform):
         return (
             pbegin
             | "Patterns" >> beam.Create(self._patterns)
-            | "Match" >> fileio.MatchAll(EmptyMatchTreatment.ALLOW)
-            | "Open" >> fileio.ReadMatches()
-            | "Read" >> beam.FlatMap(_ReadEachFile(self._read))
+            | "ReadFiles" >> _ReadMatching(self._read)
         )
 
 
@@ -119,12 +141,26 @@ class ReadStoredAlertKeys(_ReadCommitted):
         super().__init__([OutputLayout(root).committed_files(ALERTS, "jsonl")], alert_keys_in)
 
 
-class ReadStoredSignatures(_ReadCommitted):
-    """Signatures of the committed articles in the given ``dt=`` partitions of ``root``."""
+class _DayFiles:
+    """Picklable: a ``dt=`` day to the glob of its committed article files."""
 
-    def __init__(self, root: str, partitions: Sequence[str]) -> None:
-        layout = OutputLayout(root)
-        super().__init__(
-            [layout.committed_files(ARTICLES, "parquet", day) for day in partitions],
-            signatures_in,
+    def __init__(self, root: str) -> None:
+        self._layout = OutputLayout(root)
+
+    def __call__(self, day: str) -> str:
+        return self._layout.committed_files(ARTICLES, "parquet", day)
+
+
+class ReadStoredSignatures(beam.PTransform):
+    """``dt=`` days in; the signatures of the committed articles of those days out."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__()
+        self._root = root
+
+    def expand(self, days: beam.PCollection) -> beam.PCollection:
+        return (
+            days
+            | "DayFiles" >> beam.Map(_DayFiles(self._root))
+            | "ReadFiles" >> _ReadMatching(signatures_in)
         )

@@ -137,7 +137,9 @@ def default_alias_table() -> AliasTable:
     return parse_alias_table(load_yaml(text, "<bundled aliases>"), "<bundled aliases>")
 
 
-def _sources(r: KeyReader, raw: Any, base_dir: Path | None, http: HttpSettings) -> tuple[Source, ...]:
+def _sources(
+    r: KeyReader, raw: Any, base_dir: Path | None, http: HttpSettings
+) -> tuple[Source, ...]:
     sources: list[Source] = []
     for path, kind, item in r.typed_items(raw, "sources", "list of sources", non_empty=True):
         if kind == "rss":

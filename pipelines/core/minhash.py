@@ -24,7 +24,7 @@ import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -241,6 +241,7 @@ class Signed:
     cluster_id: str
     minhash: bytes
     shingle_count: int
+    day: str = ""  # the dt= partition (published, else ingested): what the horizon counts from
 
     @property
     def first_seen(self) -> FirstSeen:
@@ -266,12 +267,44 @@ def bucket_pairs(members: Iterable[FirstSeen], max_bucket: int) -> Iterator[tupl
                 yield earlier.article_id, later.article_id
 
 
+def days_around(day: str, horizon_days: int) -> list[str]:
+    """The ``dt=`` days within ``horizon_days`` of ``day``, both ways.
+
+    >>> days_around("2024-03-01", 1)
+    ['2024-02-29', '2024-03-01', '2024-03-02']
+    """
+    middle = date.fromisoformat(day)
+    return [
+        (middle + timedelta(days=n)).isoformat() for n in range(-horizon_days, horizon_days + 1)
+    ]
+
+
+def within_horizon(a: Signed, b: Signed, horizon_days: int) -> bool:
+    """Whether two articles' days lie within ``horizon_days`` of each other (an article
+    without a day, signed before days were kept, is compared with any)."""
+    if not a.day or not b.day:
+        return True
+    return abs((date.fromisoformat(a.day) - date.fromisoformat(b.day)).days) <= horizon_days
+
+
 def is_near_duplicate(a: Signed, b: Signed, threshold: float) -> bool:
     """Whether the smaller text's estimated containment in the larger reaches ``threshold``."""
     containment = estimated_containment(
         decode_signature(a.minhash), a.shingle_count, decode_signature(b.minhash), b.shingle_count
     )
     return containment >= threshold
+
+
+def near_duplicates_of(
+    this: Signed, candidates: Iterable[Signed], threshold: float, horizon_days: int
+) -> list[Signed]:
+    """The candidates within the horizon of ``this`` whose containment reaches the threshold."""
+    return [
+        earlier
+        for earlier in candidates
+        if within_horizon(earlier, this, horizon_days)
+        and is_near_duplicate(earlier, this, threshold)
+    ]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from newswatch.pipelines.core.minhash import (
     Signed,
     band_hashes,
     decode_signature,
-    is_near_duplicate,
+    near_duplicates_of,
 )
 
 __all__ = ["SignatureIndex"]
@@ -71,7 +71,8 @@ class SignatureIndex:
             self._merge()
 
     def near_duplicates(self, signed: Signed) -> list[Signed]:
-        """The indexed articles whose estimated containment with ``signed`` reaches the threshold."""
+        """The indexed articles within the horizon of ``signed`` whose estimated containment
+        with it reaches the threshold."""
         settings = self._settings
         if not signed.comparable(settings.num_perm, settings.min_shingles):
             return []
@@ -89,15 +90,12 @@ class SignatureIndex:
                 if waiting:
                     buckets.append(waiting[: settings.max_bucket - (b - a)])
         seen: set[int] = set()
-        near = []
+        candidates = []
         for number in (n for bucket in buckets for n in bucket):
-            if number in seen:
-                continue
-            seen.add(number)
-            earlier = self._entries[number].signed
-            if is_near_duplicate(earlier, signed, settings.threshold):
-                near.append(earlier)
-        return near
+            if number not in seen:
+                seen.add(number)
+                candidates.append(self._entries[number].signed)
+        return near_duplicates_of(signed, candidates, settings.threshold, settings.horizon_days)
 
     def drop_before(self, first_day: str) -> int:
         """Forget entries of ``dt=`` days before ``first_day``; returns how many."""

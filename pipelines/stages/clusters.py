@@ -42,22 +42,21 @@ from newswatch.pipelines.core.minhash import (
     Signed,
     band_keys,
     bucket_pairs,
+    days_around,
     decide_cluster,
     decode_signature,
     encode_signature,
     first_seen_of,
-    is_near_duplicate,
+    near_duplicates_of,
     shingle_hashes,
     signature,
 )
-from newswatch.pipelines.core.normalization import FUTURE_TOLERANCE_DAYS
 from newswatch.pipelines.core.signature_index import SignatureIndex
 from newswatch.schemas import Article
 
 __all__ = [
     "ClusterNearDuplicates",
     "ClusterNearDuplicatesStreaming",
-    "horizon_partitions",
     "sign_article",
 ]
 
@@ -67,12 +66,14 @@ SIGNED = "signed"
 LATER = "later"
 
 
-def horizon_partitions(today: date, horizon_days: int) -> list[str]:
-    """The ``dt=`` dates whose articles a run compares with: the horizon, today, and the
-    days ahead that a source's clock may be (articles dated later lose their date)."""
-    first = today - timedelta(days=horizon_days)
-    last = today + timedelta(days=FUTURE_TOLERANCE_DAYS)
-    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+class _HorizonDays:
+    """Picklable: the ``dt=`` days an article is compared with, around its own day."""
+
+    def __init__(self, horizon_days: int) -> None:
+        self._horizon_days = horizon_days
+
+    def __call__(self, article: Article) -> list[str]:
+        return days_around(article.partition_date, self._horizon_days)
 
 
 def sign_article(article: Article, num_perm: int) -> Article:
@@ -91,6 +92,7 @@ def signed_of(article: Article, this_run: bool = True) -> Signed:
         cluster_id=article.article_id,
         minhash=article.minhash,
         shingle_count=article.shingle_count,
+        day=article.partition_date,
     )
 
 
@@ -176,10 +178,10 @@ class _AttachEarlierFn(beam.DoFn):
 
 
 class _DecideFn(beam.DoFn):
-    """Checks each candidate's containment and sets the article's cluster."""
+    """Checks each candidate's horizon and containment and sets the article's cluster."""
 
-    def __init__(self, threshold: float) -> None:
-        self._threshold = threshold
+    def __init__(self, settings: NearDuplicateSettings) -> None:
+        self._settings = settings
         self._duplicates = _counted_near_duplicates(self.__class__)
         self._across_runs = Metrics.counter(self.__class__, "near_duplicates_of_earlier_runs")
 
@@ -187,7 +189,10 @@ class _DecideFn(beam.DoFn):
         _, grouped = element
         for article in grouped[ARTICLE]:
             this = signed_of(article)
-            near = [e for e in grouped[EARLIER] if is_near_duplicate(e, this, self._threshold)]
+            settings = self._settings
+            near = near_duplicates_of(
+                this, grouped[EARLIER], settings.threshold, settings.horizon_days
+            )
             decision = decide_cluster(article.article_id, near)
             if decision.is_duplicate:
                 self._duplicates.inc()
@@ -204,24 +209,25 @@ class ClusterNearDuplicates(beam.PTransform):
     """Sets ``minhash``, ``shingle_count``, ``cluster_id`` and ``is_duplicate`` on each article.
 
     An article is a near-duplicate when the estimated containment of the smaller shingle
-    set in the larger, against an earlier article (from an earlier run within the horizon,
-    or earlier in this run), reaches ``settings.threshold``. ``now`` fixes the horizon
-    (default: when the pipeline is built).
+    set in the larger, against an earlier article (stored, or earlier in this run) whose day
+    lies within ``settings.horizon_days`` of its own, reaches ``settings.threshold``. The
+    horizon counts from each article's own day, not the wall clock: a backfill or a late
+    feed meets the stories of its time, reading only the ``dt=`` partitions around it.
     """
 
-    def __init__(
-        self, output_root: str, settings: NearDuplicateSettings, now: datetime | None = None
-    ) -> None:
+    def __init__(self, output_root: str, settings: NearDuplicateSettings) -> None:
         super().__init__()
         self._root = output_root
         self._settings = settings
-        self._today = (now or datetime.now(UTC)).astimezone(UTC).date()
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
         settings = self._settings
         signed = articles | "Sign" >> beam.ParDo(_SignFn(settings.num_perm))
-        stored = articles.pipeline | "ReadHorizon" >> ReadStoredSignatures(
-            self._root, horizon_partitions(self._today, settings.horizon_days)
+        stored = (
+            articles
+            | "HorizonDays" >> beam.FlatMap(_HorizonDays(settings.horizon_days))
+            | "DistinctDays" >> beam.Distinct()
+            | "ReadHorizon" >> ReadStoredSignatures(self._root)
         )
         signatures = (
             (signed | "SignaturesOfRun" >> beam.Map(signed_of), stored)
@@ -245,7 +251,7 @@ class ClusterNearDuplicates(beam.PTransform):
         return (
             {ARTICLE: signed | "KeyById" >> beam.Map(key_by_id), EARLIER: earlier}
             | "JoinCandidates" >> beam.CoGroupByKey()
-            | "Decide" >> beam.ParDo(_DecideFn(settings.threshold))
+            | "Decide" >> beam.ParDo(_DecideFn(settings))
         )
 
 
@@ -259,30 +265,44 @@ class _ClusterStreamingFn(beam.DoFn):
         self._settings = settings
         self._index: SignatureIndex | None = None
         self._today: date | None = None
+        self._loaded: set[str] = set()  # the dt= days whose stored signatures are indexed
         self._duplicates = _counted_near_duplicates(self.__class__)
         self._indexed = Metrics.counter(self.__class__, "stored_signatures_read")
 
     def setup(self) -> None:
         self._today = datetime.now(UTC).date()
         self._index = SignatureIndex(self._settings)
-        partitions = horizon_partitions(self._today, self._settings.horizon_days)
-        stored = read_horizon_signatures(self._root, partitions)
+        self._loaded = set()
+        self._load(days_around(self._today.isoformat(), self._settings.horizon_days))
+
+    def _load(self, days: Iterable[str]) -> None:
+        """Index the stored signatures of the days not indexed yet."""
+        assert self._index is not None
+        missing = sorted(set(days) - self._loaded)
+        if not missing:
+            return
+        stored = read_horizon_signatures(self._root, missing)
         # In first-seen order, so each bucket lists its earliest members first.
         for day, signed in sorted(stored, key=_first_seen_of_stored):
             self._index.add(signed, day)
             self._indexed.inc()
+        self._loaded.update(missing)
 
     def _roll_horizon(self) -> None:
+        """A new day: forget the days that left today's horizon (a late article whose own
+        horizon reaches further loads them again)."""
         assert self._index is not None
         today = datetime.now(UTC).date()
         if today != self._today:
             self._today = today
             first = (today - timedelta(days=self._settings.horizon_days)).isoformat()
             self._index.drop_before(first)
+            self._loaded = {day for day in self._loaded if day >= first}
 
     def process(self, article: Article) -> Iterator[Article]:
         assert self._index is not None, "setup() builds the index"
         self._roll_horizon()
+        self._load(days_around(article.partition_date, self._settings.horizon_days))
         article = sign_article(article, self._settings.num_perm)
         # Once passed, it is "earlier" to whatever comes next.
         this = signed_of(article, this_run=False)
