@@ -1,9 +1,16 @@
-"""Article payloads for tests: distinct filler stories and a few that a watched topic must match."""
+"""Article payloads for tests: distinct filler stories and a few that a watched topic must
+match; and ``Article`` records as the stages see them."""
 
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 from typing import Any
+
+from newswatch.pipelines.core.normalization import article_id
+from newswatch.schemas import Article
+
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 _WORDS = (
     "council budget harbour railway festival drought election vaccine bridge museum tariff "
@@ -60,3 +67,18 @@ def arms_story(i: int) -> dict[str, Any]:
         "source": "arms-wire",
         "authors": ["Staff"],
     }
+
+
+def make_article(url: str, **fields: Any) -> Article:
+    """An ``Article`` as normalization makes it from ``url`` (id and cluster from the URL),
+    with ``fields`` set; by default from source "wire", titled by its URL, ingested at T0."""
+    key = article_id(url)
+    defaults: dict[str, Any] = {
+        "source": "wire",
+        "title": url,
+        "text": "Text.",
+        "published_at": None,
+        "ingested_at": T0,
+        "cluster_id": key,
+    }
+    return Article(article_id=key, url=url, **{**defaults, **fields})

@@ -33,3 +33,9 @@ def dataset_files(out: Path) -> list[str]:
         for kind in ("articles", "alerts", "rejected")
         for p in (out / kind).glob("dt=*/*")
     )
+
+
+def run_reports(out: Path) -> list[dict[str, Any]]:
+    """The run report of every committed run (or pass), oldest first."""
+    paths = sorted((out / "_state" / "runs").glob("*.json"))  # run ids sort by start time
+    return [json.loads(p.read_text("utf-8")) for p in paths]

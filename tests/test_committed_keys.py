@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from articles import make_article
 
 from newswatch.pipelines.commit.committed_keys import (
     ALERT_KEYS,
@@ -24,16 +25,7 @@ NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 
 
 def _article(url: str) -> Article:
-    return Article(
-        article_id=article_id(url),
-        source="wire",
-        url=url,
-        title=url,
-        text="text",
-        published_at=NOW,
-        ingested_at=NOW,
-        cluster_id=article_id(url),
-    )
+    return make_article(url, published_at=NOW, ingested_at=NOW)
 
 
 def old_url(n: int) -> str:

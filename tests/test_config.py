@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from configs import TOPICS_YAML
 
 from newswatch.pipelines.control.config import (
-    Config,
     FileAlerts,
     HttpSettings,
     KafkaAlerts,
@@ -33,18 +33,6 @@ alerts:
   - type: file
 """
 
-TOPICS_YAML = """\
-topics:
-  - id: dprk-russia-arms
-    title: North Korea–Russia arms cooperation
-    scope: sentence
-    all:
-      - any: ["entity:North Korea", "Pyongyang", "DPRK"]
-      - any: ["entity:Russia", "Moscow", "Kremlin"]
-      - any: ["arms", "weapons", "artillery shells", "munitions", "missiles", "ammunition"]
-    none: ["football"]
-    min_matches: 1
-"""
 
 RSS = {"name": "bbc-world", "type": "rss", "url": "https://example.org/rss.xml"}
 KAFKA = {"name": "wire", "type": "kafka", "bootstrap_servers": "localhost:9092", "topic": "news"}
@@ -184,7 +172,6 @@ def test_remote_and_package_urls_are_kept(tmp_path: Path, url: str, expected: st
 def test_the_bundled_default_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     config = load_config(None)
-    assert isinstance(config, Config)
     assert config.file == "<bundled default config>"
     assert config.sources == (
         RssSource(

@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,24 +17,22 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from articles import arms_story, filler_story
+from configs import GROUP, kafka_alerts, kafka_config, kafka_source, rss_source, write_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka_tools import committed_offsets, high_watermarks, new_topic, produce, read_all
 from outputs import dataset_files, read_articles, read_jsonl
+from processes import newswatch, wait_for
 from servers import LocalHttpServer, respond
-from test_kafka_e2e import kafka_config
 
 from newswatch.connectors.kafka.messages import parse_message
 from newswatch.pipelines import run as batch
 from newswatch.pipelines.cli import main
 from newswatch.pipelines.cli.broker import Broker, free_port, start_broker
 from newswatch.pipelines.control.config import load_config
-from newswatch.schemas import RawArticle, Rejection
+from newswatch.schemas import RawArticle
 
 pytestmark = pytest.mark.slow
-
-NEWSWATCH = [sys.executable, "-m", "newswatch.pipelines.cli"]
-GROUP = "newswatch-test"
 
 
 @pytest.fixture
@@ -45,15 +42,6 @@ def own_broker() -> Iterator[Broker]:
     yield running
     running.process.send_signal(signal.SIGCONT)
     running.stop()
-
-
-def _wait_for(predicate, timeout_s: float = 60.0, every_s: float = 0.005) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every_s)
-    return False
 
 
 def test_killed_after_alerts_were_sent_but_before_offsets_were_committed(
@@ -66,18 +54,20 @@ def test_killed_after_alerts_were_sent_but_before_offsets_were_committed(
     stories = [filler_story(i, seed=21) for i in range(30)] + [arms_story(i) for i in range(2)]
     produce(own_broker.bootstrap, topic, stories)
     out = tmp_path / "data"
-    config = kafka_config(tmp_path / "nw.yaml", own_broker.bootstrap, topic, out)
-    text = config.read_text().replace(
-        "  - type: file\n",
-        f"  - type: file\n  - type: kafka\n    bootstrap_servers: {broker.bootstrap}\n"
-        f"    topic: {alerts_topic}\n",
+    # Alerts go to the other broker, so they can be sent while the source broker is paused.
+    config = write_config(
+        tmp_path / "nw.yaml",
+        [kafka_source(own_broker.bootstrap, topic)],
+        out,
+        [{"type": "file"}, kafka_alerts(broker.bootstrap, alerts_topic)],
     )
-    config.write_text(text)
 
-    run = subprocess.Popen([*NEWSWATCH, "run", "--config", str(config)], stdout=subprocess.DEVNULL)
-    assert _wait_for(lambda: any((out / "articles").glob("dt=*/*.parquet"))), "no commit began"
+    run = newswatch("run", "--config", str(config), stdout=subprocess.DEVNULL, stderr=None)
+    wait_for(lambda: any((out / "articles").glob("dt=*/*.parquet")), 60, "a commit", run)
     own_broker.process.send_signal(signal.SIGSTOP)
-    assert _wait_for(lambda: len(read_all(broker.bootstrap, alerts_topic, timeout_s=1)) == 2, 30)
+    wait_for(
+        lambda: len(read_all(broker.bootstrap, alerts_topic, timeout_s=1)) == 2, 30, "2 alerts sent"
+    )
     run.send_signal(signal.SIGKILL)
     run.wait(timeout=30)
     own_broker.process.send_signal(signal.SIGCONT)
@@ -172,13 +162,16 @@ def test_hostile_feed_servers_are_each_reported_and_the_run_goes_on(
         "/laughs.xml": respond(200, BILLION_LAUGHS, Content_Type="application/rss+xml"),
     }
     http_server.routes.update(routes)
-    lines = ["sources:"]
-    for path in routes:
-        name = "feed-" + path.strip("/").split(".")[0]
-        lines += [f"  - name: {name}", "    type: rss", f"    url: {http_server.url(path)}"]
-    lines += ["http:", "  timeout: 1", "  max_bytes: 1048576", f"output: {tmp_path / 'data'}"]
-    config = tmp_path / "nw.yaml"
-    config.write_text("\n".join(lines) + "\n")
+    config = write_config(
+        tmp_path / "nw.yaml",
+        [
+            rss_source("feed-" + path.strip("/").split(".")[0], http_server.url(path))
+            for path in routes
+        ],
+        tmp_path / "data",
+        alerts=None,
+        http={"timeout": 1, "max_bytes": 1048576},
+    )
 
     assert main(["run", "--config", str(config)]) == 0
     assert read_articles(tmp_path / "data").column("url").to_pylist() == [
@@ -248,13 +241,8 @@ def test_an_output_turning_read_only_mid_run_fails_it_cleanly(
     out = small_disk / "data"
     config = kafka_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out)
 
-    run = subprocess.Popen(
-        [*NEWSWATCH, "run", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert _wait_for(lambda: any(out.glob("_staging/*/articles/dt=*/*.parquet")))
+    run = newswatch("run", "--config", str(config), stdout=subprocess.DEVNULL)
+    wait_for(lambda: any(out.glob("_staging/*/articles/dt=*/*.parquet")), 60, "a staged file")
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     _, err = run.communicate(timeout=120)
     assert run.returncode == 4, err
@@ -387,6 +375,7 @@ def test_any_message_becomes_an_article_or_a_rejection(value: bytes) -> None:
     from datetime import UTC, datetime
 
     result = parse_message("wire", "t", 0, 7, value, 10_000, datetime(2024, 1, 1, tzinfo=UTC))
-    assert isinstance(result, RawArticle | Rejection)
-    if isinstance(result, Rejection):
+    if isinstance(result, RawArticle):
+        assert (result.source, result.origin) == ("wire", "kafka://t/0/7")
+    else:
         assert result.reason and result.locator == {"topic": "t", "partition": 0, "offset": 7}

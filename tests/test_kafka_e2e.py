@@ -6,54 +6,22 @@ from __future__ import annotations
 import base64
 import json
 import os
-import queue
 import signal
 import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from articles import arms_story, filler_story
+from configs import GROUP, kafka_config
 from kafka_tools import committed_offsets, high_watermarks, new_topic, produce, read_all
 from outputs import dataset_files, read_articles, read_jsonl
+from processes import Subscriber, newswatch, wait_for
 
 from newswatch.pipelines.cli import main
 from newswatch.pipelines.cli.broker import Broker
 
 pytestmark = pytest.mark.slow
-
-NEWSWATCH = [sys.executable, "-m", "newswatch.pipelines.cli"]
-
-
-def kafka_config(
-    path: Path,
-    bootstrap: str,
-    topic: str,
-    out: Path,
-    alerts_topic: str | None = None,
-    **extra: object,
-) -> Path:
-    lines = [
-        "sources:",
-        "  - name: wire",
-        "    type: kafka",
-        f"    bootstrap_servers: {bootstrap}",
-        f"    topic: {topic}",
-        "    group_id: newswatch-test",
-    ]
-    lines += [f"    {k}: {v}" for k, v in extra.items()]
-    lines += [f"output: {out}", "alerts:", "  - type: file"]
-    if alerts_topic:
-        lines += [
-            "  - type: kafka",
-            f"    bootstrap_servers: {bootstrap}",
-            f"    topic: {alerts_topic}",
-        ]
-    path.write_text("\n".join(lines) + "\n", "utf-8")
-    return path
 
 
 def test_a_three_partition_topic_lands_whole_and_a_rerun_adds_nothing(
@@ -72,7 +40,7 @@ def test_a_three_partition_topic_lands_whole_and_a_rerun_adds_nothing(
     assert sorted(table.column("url").to_pylist()) == sorted(s["url"] for s in stories)
     high = high_watermarks(broker.bootstrap, topic)
     assert sum(high.values()) == 29 and all(high.values())
-    assert committed_offsets(broker.bootstrap, topic, "newswatch-test") == high
+    assert committed_offsets(broker.bootstrap, topic, GROUP) == high
     file_alerts = read_jsonl(out, "alerts")
     assert {a["url"] for a in file_alerts} == {
         "https://arms.example/story/0",
@@ -93,7 +61,7 @@ def test_a_three_partition_topic_lands_whole_and_a_rerun_adds_nothing(
     produce(broker.bootstrap, topic, more)
     assert main(["run", "--config", str(config)]) == 0
     assert read_articles(out).num_rows == 33
-    assert committed_offsets(broker.bootstrap, topic, "newswatch-test") == high_watermarks(
+    assert committed_offsets(broker.bootstrap, topic, GROUP) == high_watermarks(
         broker.bootstrap, topic
     )
 
@@ -126,7 +94,7 @@ def test_poison_messages_go_to_rejected_and_are_committed(broker: Broker, tmp_pa
         raw = base64.b64decode(record["raw_base64"])
         original = next(p for p, reason in poison.items() if reason == record["reason"])
         assert raw == (original if record["reason"] != "too_large" else original[: len(raw)])
-    assert committed_offsets(broker.bootstrap, topic, "newswatch-test") == high_watermarks(
+    assert committed_offsets(broker.bootstrap, topic, GROUP) == high_watermarks(
         broker.bootstrap, topic
     )
 
@@ -140,25 +108,21 @@ def test_a_run_killed_mid_way_commits_nothing_and_the_rerun_loses_nothing(
     out = tmp_path / "data"
     config = kafka_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out)
 
-    run = subprocess.Popen([*NEWSWATCH, "run", "--config", str(config)], stdout=subprocess.DEVNULL)
+    run = newswatch("run", "--config", str(config), stdout=subprocess.DEVNULL, stderr=None)
     staging = out / "_staging"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and run.poll() is None:
-        if any(staging.glob("*/articles/dt=*/*.parquet")):
-            run.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.01)
-    assert run.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
+    wait_for(lambda: any(staging.glob("*/articles/dt=*/*.parquet")), 120, "a staged file", run)
+    run.send_signal(signal.SIGKILL)
+    assert run.wait(timeout=60) == -signal.SIGKILL
 
     assert dataset_files(out) == []
-    assert set(committed_offsets(broker.bootstrap, topic, "newswatch-test").values()) == {None}
+    assert set(committed_offsets(broker.bootstrap, topic, GROUP).values()) == {None}
 
     assert main(["run", "--config", str(config)]) == 0
     table = read_articles(out)
     assert sorted(table.column("url").to_pylist()) == sorted(s["url"] for s in stories)
     assert len(read_jsonl(out, "alerts")) == 2
     assert not any(staging.iterdir())
-    assert committed_offsets(broker.bootstrap, topic, "newswatch-test") == high_watermarks(
+    assert committed_offsets(broker.bootstrap, topic, GROUP) == high_watermarks(
         broker.bootstrap, topic
     )
 
@@ -174,66 +138,22 @@ def test_an_unreachable_broker_fails_the_run_with_one_line(
     assert dataset_files(tmp_path / "data") == []
 
 
-_SUBSCRIBERS: list[subprocess.Popen[str]] = []
+@pytest.fixture
+def subscribe() -> Iterator[Callable[..., Subscriber]]:
+    """Starts ``newswatch alerts subscribe ARGS...``; none outlives its test."""
+    started: list[Subscriber] = []
 
+    def start(*args: str) -> Subscriber:
+        started.append(Subscriber(*args))
+        return started[-1]
 
-@pytest.fixture(autouse=True)
-def _no_subscriber_outlives_its_test() -> Iterator[None]:
-    yield
-    while _SUBSCRIBERS:
-        process = _SUBSCRIBERS.pop()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-class Subscriber:
-    """``newswatch alerts subscribe`` in a child process; its output lines collected by a thread."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [*NEWSWATCH, "alerts", "subscribe", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        _SUBSCRIBERS.append(self.process)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.ready = threading.Event()
-        threading.Thread(target=self._collect, daemon=True).start()
-        threading.Thread(target=self._watch_stderr, daemon=True).start()
-        assert self.ready.wait(timeout=60), "the subscriber never said it was following"
-
-    def _collect(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def _watch_stderr(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            if line.startswith("newswatch: following"):
-                self.ready.set()
-
-    def read(self, count: int, timeout_s: float = 30) -> list[str]:
-        lines = []
-        deadline = time.monotonic() + timeout_s
-        while len(lines) < count and (left := deadline - time.monotonic()) > 0:
-            try:
-                lines.append(self.lines.get(timeout=left))
-            except queue.Empty:
-                break
-        return lines
-
-    def interrupt(self) -> int:
-        """Ctrl-C; the exit code."""
-        self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=15)
+    yield start
+    for subscriber in started:
+        subscriber.kill()
 
 
 def test_alerts_subscribe_over_kafka_filters_and_resumes_a_group(
-    broker: Broker, tmp_path: Path
+    broker: Broker, tmp_path: Path, subscribe: Callable[..., Subscriber]
 ) -> None:
     topic = new_topic(broker.bootstrap, partitions=2)
     alerts_topic = new_topic(broker.bootstrap, partitions=1, prefix="alerts")
@@ -241,36 +161,38 @@ def test_alerts_subscribe_over_kafka_filters_and_resumes_a_group(
     config = kafka_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
     common = ["--bootstrap", broker.bootstrap, "--alerts-topic", alerts_topic, "--format", "json"]
 
-    follower = Subscriber(*common, "--topic", "dprk-russia-arms")  # from now on
+    follower = subscribe(*common, "--topic", "dprk-russia-arms")  # from now on
     produce(broker.bootstrap, topic, [arms_story(0), filler_story(1, seed=12)])
     assert main(["run", "--config", str(config)]) == 0
     [line] = follower.read(1)
     assert json.loads(line)["url"] == "https://arms.example/story/0"
     assert follower.interrupt() == 0
 
-    grouped = Subscriber(*common, "--group", "desk", "--from-beginning")
+    grouped = subscribe(*common, "--group", "desk", "--from-beginning")
     assert [json.loads(x)["url"] for x in grouped.read(1)] == ["https://arms.example/story/0"]
     assert grouped.interrupt() == 0
 
     produce(broker.bootstrap, topic, [arms_story(1)])
     assert main(["run", "--config", str(config)]) == 0
-    resumed = Subscriber(*common, "--group", "desk")
+    resumed = subscribe(*common, "--group", "desk")
     assert [json.loads(x)["url"] for x in resumed.read(2, timeout_s=8)] == [
         "https://arms.example/story/1"
     ]
     assert resumed.interrupt() == 0
 
-    other_topic = Subscriber(*common, "--topic", "iran-russia-drones", "--from-beginning")
+    other_topic = subscribe(*common, "--topic", "iran-russia-drones", "--from-beginning")
     assert other_topic.read(1, timeout_s=3) == []
     assert other_topic.interrupt() == 0
 
 
-def test_alerts_subscribe_follows_the_file_sink(broker: Broker, tmp_path: Path) -> None:
+def test_alerts_subscribe_follows_the_file_sink(
+    broker: Broker, tmp_path: Path, subscribe: Callable[..., Subscriber]
+) -> None:
     topic = new_topic(broker.bootstrap, partitions=1)
     out = tmp_path / "data"
     config = kafka_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out)
     (out / "alerts").mkdir(parents=True)
-    follower = Subscriber("--dir", str(out / "alerts"))
+    follower = subscribe("--dir", str(out / "alerts"))
     produce(broker.bootstrap, topic, [arms_story(0), arms_story(1)])
     assert main(["run", "--config", str(config)]) == 0
     lines = follower.read(2)
@@ -279,7 +201,9 @@ def test_alerts_subscribe_follows_the_file_sink(broker: Broker, tmp_path: Path) 
     assert all("dprk-russia-arms" in line and "arms.example/story/" in line for line in lines)
 
 
-def test_the_readme_loop_produce_run_subscribe(broker: Broker, tmp_path: Path) -> None:
+def test_the_readme_loop_produce_run_subscribe(
+    broker: Broker, tmp_path: Path, subscribe: Callable[..., Subscriber]
+) -> None:
     """`newswatch produce --sample`, `newswatch run`, `newswatch alerts subscribe`, as in the README."""
     topic = f"news.readme.{os.getpid()}"
     alerts_topic = f"alerts.readme.{os.getpid()}"
@@ -289,7 +213,7 @@ def test_the_readme_loop_produce_run_subscribe(broker: Broker, tmp_path: Path) -
     config = kafka_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
     assert main(["run", "--config", str(config)]) == 0
     assert read_articles(out).num_rows == 7
-    follower = Subscriber(
+    follower = subscribe(
         "--bootstrap",
         broker.bootstrap,
         "--alerts-topic",

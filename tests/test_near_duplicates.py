@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
+from articles import make_article
 from configs import rss_source, write_config
 from datasets import commit_records
 from datasketch import MinHash
@@ -45,7 +46,6 @@ from newswatch.pipelines.core.minhash import (
     within_horizon,
     word_string,
 )
-from newswatch.pipelines.core.normalization import article_id
 from newswatch.pipelines.stages.clusters import ClusterNearDuplicates
 from newswatch.schemas import Article
 
@@ -473,16 +473,13 @@ NOW = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)
 
 
 def article(name: str, body: str, published: datetime | None, **fields: Any) -> Article:
-    key = article_id(f"https://news.example/{name}")
-    return Article(
-        article_id=key,
+    return make_article(
+        f"https://news.example/{name}",
         source="test",
-        url=f"https://news.example/{name}",
         title=name,
         text=body,
         published_at=published,
         ingested_at=NOW,
-        cluster_id=key,
         **fields,
     )
 
@@ -545,9 +542,7 @@ def test_cluster_stage(tmp_path: Path, order: str) -> None:
     inputs = NEW if order == "as given" else list(reversed(NEW))
     with test_pipeline.TestPipeline() as p:
         out = (
-            p
-            | beam.Create(inputs)
-            | ClusterNearDuplicates(str(tmp_path), NearDuplicateSettings())
+            p | beam.Create(inputs) | ClusterNearDuplicates(str(tmp_path), NearDuplicateSettings())
         )
         assert_that(out | "Clusters" >> beam.Map(cluster_of), equal_to(EXPECTED))
         assert_that(
@@ -567,8 +562,10 @@ def test_a_copy_of_a_year_old_story_joins_it_whatever_the_wall_clock(tmp_path: P
     copy = article("old-copy", COPIES["dropped paragraph"], year_ago + timedelta(hours=5))
     unrelated = article("old-other", text(HARBOUR), year_ago + timedelta(hours=5))
     with test_pipeline.TestPipeline() as p:
-        out = p | beam.Create([copy, unrelated]) | ClusterNearDuplicates(
-            str(tmp_path), NearDuplicateSettings()
+        out = (
+            p
+            | beam.Create([copy, unrelated])
+            | ClusterNearDuplicates(str(tmp_path), NearDuplicateSettings())
         )
         assert_that(
             out | beam.Map(cluster_of),

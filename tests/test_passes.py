@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 
 import pytest
 from articles import arms_story, filler_story
+from configs import kafka_source, rss_source, write_config
 from hypothesis import given
 from hypothesis import strategies as st
 from kafka_tools import committed_offsets, high_watermarks, new_topic, produce
-from outputs import read_articles, read_jsonl
+from outputs import read_articles, read_jsonl, run_reports
 from servers import LocalHttpServer, respond
 
 from newswatch.connectors.kafka.connection import PartitionRange
@@ -101,7 +101,6 @@ def test_a_run_in_passes_stores_everything_once_and_commits_each_pass(
     broker: Broker,
     http_server: LocalHttpServer,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     topic = new_topic(broker.bootstrap, partitions=3)
     stories = [filler_story(i, seed=11) for i in range(23)] + [arms_story(i) for i in range(2)]
@@ -109,39 +108,22 @@ def test_a_run_in_passes_stores_everything_once_and_commits_each_pass(
     for name in ("world-wire.xml", "asia-desk.atom.xml"):
         http_server.routes[f"/{name}"] = respond(200, SAMPLES.joinpath(name).read_bytes())
     out = tmp_path / "data"
-    config = tmp_path / "nw.yaml"
-    config.write_text(
-        "\n".join(
-            [
-                "sources:",
-                "  - name: wire",
-                "    type: kafka",
-                f"    bootstrap_servers: {broker.bootstrap}",
-                f"    topic: {topic}",
-                "    group_id: newswatch-passes",
-                "  - name: world",
-                "    type: rss",
-                f"    url: {http_server.url('/world-wire.xml')}",
-                "  - name: asia",
-                "    type: rss",
-                f"    url: {http_server.url('/asia-desk.atom.xml')}",
-                f"output: {out}",
-                "run:",
-                "  max_messages_per_pass: 10",
-                "  max_feeds_per_pass: 1",
-            ]
-        )
-        + "\n",
-        "utf-8",
+    config = write_config(
+        tmp_path / "nw.yaml",
+        [
+            kafka_source(broker.bootstrap, topic, group_id="newswatch-passes"),
+            rss_source("world", http_server.url("/world-wire.xml")),
+            rss_source("asia", http_server.url("/asia-desk.atom.xml")),
+        ],
+        out,
+        alerts=None,
+        run={"max_messages_per_pass": 10, "max_feeds_per_pass": 1},
     )
 
     assert main(["run", "--config", str(config)]) == 0
 
-    summary = capsys.readouterr().out
-    reports = sorted((out / "_state" / "runs").glob("*.json"))
-    assert len(reports) == 3, "25 messages in passes of 10, and two feeds one a pass"
-    assert "  passes    3: " + ", ".join(p.stem for p in reports) in summary
-    documents = [json.loads(p.read_text("utf-8")) for p in reports]
+    documents = run_reports(out)
+    assert len(documents) == 3, "25 messages in passes of 10, and two feeds one a pass"
     committed = [d["committed"] for d in documents]
     assert all(c["offsets"] for c in committed), "each pass commits its offsets"
     assert [sum(p["read"] for p in d["partitions"]) for d in documents] == [10, 10, 5]
@@ -153,7 +135,6 @@ def test_a_run_in_passes_stores_everything_once_and_commits_each_pass(
     # The sample feeds share one story (stored once): what a single run stores of them.
     assert len(urls) == 25 + 14
     assert sum(c["articles"] for c in committed) == len(urls)
-    assert f"stored    {len(urls)} new articles" in summary
     assert committed_offsets(broker.bootstrap, topic, "newswatch-passes") == high_watermarks(
         broker.bootstrap, topic
     )

@@ -9,7 +9,8 @@ import duckdb
 import jsonschema
 import pyarrow as pa
 import pytest
-from outputs import dataset_files, read_articles, read_jsonl
+from configs import rss_config
+from outputs import dataset_files, read_articles, read_jsonl, run_reports
 from servers import LocalHttpServer, feed_with_etag, respond
 
 from newswatch.pipelines.cli import main
@@ -27,15 +28,6 @@ IRAN_DRONES_TITLE = "Iran has delivered ballistic missiles to Russia, Blinken sa
 
 def run_cli(*args: str) -> int:
     return main(["run", *args])
-
-
-def write_config(path: Path, sources: list[tuple[str, str]], out: Path) -> Path:
-    lines = ["sources:"]
-    for name, url in sources:
-        lines += [f"  - name: {name}", "    type: rss", f"    url: {url}"]
-    lines += [f"output: {out}", "alerts:", "  - type: file"]
-    path.write_text("\n".join(lines) + "\n", "utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -114,14 +106,16 @@ def test_rerun_adds_no_rows_and_no_alerts(
     assert dataset_files(out) == first_files
     assert read_articles(out).num_rows == first_rows == 14
     assert read_jsonl(out, "alerts") == first_alerts
-    assert "0 new articles, 15 duplicates dropped" in summary
-    assert "0 raised" in summary
+    first, rerun = run_reports(out)
+    assert first["committed"]["articles"] == 14
+    assert rerun["committed"]["articles"] == rerun["committed"]["alerts"] == 0
+    assert sum(f["entries"] for f in rerun["feeds"]) == 15  # all read again, none new
+    # The account for people is printed, naming the run (its numbers are the report's).
+    assert summary.splitlines()[0] == f"newswatch run {rerun['run_id']}"
     assert not (out / "_staging").exists() or not any((out / "_staging").iterdir())
 
 
-def test_a_malformed_feed_beside_a_good_one(
-    tmp_path: Path, http_server: LocalHttpServer, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_malformed_feed_beside_a_good_one(tmp_path: Path, http_server: LocalHttpServer) -> None:
     good = SAMPLES.joinpath("world-wire.xml").read_bytes()
     http_server.routes["/good.xml"] = respond(200, good, Content_Type="application/rss+xml")
     http_server.routes["/page.html"] = respond(
@@ -129,7 +123,7 @@ def test_a_malformed_feed_beside_a_good_one(
     )
     http_server.routes["/gone.xml"] = respond(500, b"boom")
     out = tmp_path / "data"
-    config = write_config(
+    config = rss_config(
         tmp_path / "nw.yaml",
         [
             ("good", http_server.url("/good.xml")),
@@ -139,10 +133,15 @@ def test_a_malformed_feed_beside_a_good_one(
         out,
     )
     assert run_cli("--config", str(config)) == 0
-    summary = capsys.readouterr().out
-    assert "1 feeds read, 2 failed" in summary
-    assert "html: failed: not a feed" in summary
-    assert "broken: failed: HTTP 500" in summary
+    [report] = run_reports(out)
+    feeds = {f["source"]: f for f in report["feeds"]}
+    assert {name: f["status"] for name, f in feeds.items()} == {
+        "good": "ok",
+        "html": "failed",
+        "broken": "failed",
+    }
+    assert "not a feed" in feeds["html"]["error"]
+    assert feeds["broken"]["http_status"] == 500
     table = read_articles(out)
     assert table.num_rows == 8
     assert set(table.column("source").to_pylist()) == {"good"}
@@ -150,19 +149,17 @@ def test_a_malformed_feed_beside_a_good_one(
 
 def test_every_source_failing_exits_3(tmp_path: Path, http_server: LocalHttpServer) -> None:
     http_server.routes["/gone.xml"] = respond(404, b"")
-    config = write_config(
+    config = rss_config(
         tmp_path / "nw.yaml", [("gone", http_server.url("/gone.xml"))], tmp_path / "d"
     )
     assert run_cli("--config", str(config)) == 3
     assert read_articles(tmp_path / "d").num_rows == 0
 
 
-def test_conditional_get_between_runs(
-    tmp_path: Path, http_server: LocalHttpServer, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_conditional_get_between_runs(tmp_path: Path, http_server: LocalHttpServer) -> None:
     body = SAMPLES.joinpath("world-wire.xml").read_bytes()
     http_server.routes["/feed.xml"] = feed_with_etag(body, etag='"abc"')
-    config = write_config(
+    config = rss_config(
         tmp_path / "nw.yaml", [("wire", http_server.url("/feed.xml"))], tmp_path / "d"
     )
     assert run_cli("--config", str(config)) == 0
@@ -171,7 +168,9 @@ def test_conditional_get_between_runs(
     assert "if-none-match" not in first[1]
     assert second[1]["if-none-match"] == '"abc"'
     assert second[1]["user-agent"].startswith("newswatch/")
-    assert "0 new articles" in capsys.readouterr().out.split("newswatch run")[-1]
+    _, second_run = run_reports(tmp_path / "d")
+    assert second_run["committed"]["articles"] == 0
+    assert [f["status"] for f in second_run["feeds"]] == ["not_modified"]
     assert read_articles(tmp_path / "d").num_rows == 8
 
 

@@ -18,7 +18,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
-from articles import ARMS_STORIES, filler_story
+from articles import ARMS_STORIES, filler_story, make_article
 from datasets import commit_records
 
 from newswatch.connectors.dataset.write import ALERT_FILES, ARTICLE_FILES
@@ -49,19 +49,16 @@ def raw(**fields: Any) -> RawArticle:
 
 
 def article(name: str, text: str = "Text.", hours_ago: float = 1, **fields: Any) -> Article:
-    url = f"https://wire.example/{name}"
-    return Article(
+    """An article of this run from https://wire.example/NAME, published ``hours_ago``."""
+    return make_article(
+        f"https://wire.example/{name}",
         **{
-            "article_id": article_id(url),
-            "source": "wire",
-            "url": url,
             "title": name,
             "text": text,
             "published_at": NOW - timedelta(hours=hours_ago),
             "ingested_at": NOW,
-            "cluster_id": article_id(url),
             **fields,
-        }
+        },
     )
 
 
@@ -345,7 +342,7 @@ def test_the_chain_with_batch_stages(chain_config: Config, model_loaded_once: No
         out = (
             p
             | beam.Create(CHAIN_INPUT)
-            | AnalyseArticles(chain_config, batch.batch_stages(chain_config, NOW))
+            | AnalyseArticles(chain_config, batch.batch_stages(chain_config))
         )
         assert_that(
             out["articles"] | "Stored" >> beam.Map(stored_row),

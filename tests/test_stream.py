@@ -7,18 +7,13 @@ poll interval is checked as the least time between two polls."""
 
 from __future__ import annotations
 
-import html
 import json
-import queue
 import random
 import signal
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +21,11 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import StandardOptions
 from articles import arms_story, filler_story
+from configs import kafka_alerts, kafka_source, rss_source, write_config
+from feeds import stories_feed
 from kafka_tools import committed_offsets, high_watermarks, new_topic, produce, read_all
 from outputs import read_articles, read_jsonl
+from processes import OutputLines, Stream, Subscriber, newswatch, wait_for
 from servers import LocalHttpServer, feed_with_etag
 
 from newswatch.connectors.stream.spool import (
@@ -55,163 +53,73 @@ from newswatch.pipelines.core.signature_index import SignatureIndex
 from newswatch.pipelines.stream import StreamNotSupported, stream_options
 from newswatch.schemas import ARTICLE_SCHEMA
 
-NEWSWATCH = [sys.executable, "-m", "newswatch.pipelines.cli"]
 WAIT_S = 90.0
+GROUP = "newswatch-stream-test"
 
 
-def stream_config(path: Path, bootstrap: str, topic: str, out: Path, alerts_topic: str) -> Path:
-    path.write_text(
-        "\n".join(
-            [
-                "sources:",
-                "  - name: wire",
-                "    type: kafka",
-                f"    bootstrap_servers: {bootstrap}",
-                f"    topic: {topic}",
-                "    group_id: newswatch-stream-test",
-                f"output: {out}",
-                "alerts:",
-                "  - type: file",
-                "  - type: kafka",
-                f"    bootstrap_servers: {bootstrap}",
-                f"    topic: {alerts_topic}",
-                "stream:",
-                "  window: 2",
-                "  status_interval: 5",
-            ]
-        )
-        + "\n",
-        "utf-8",
+def stream_config(
+    path: Path, bootstrap: str, topic: str, out: Path, alerts_topic: str, **stream: Any
+) -> Path:
+    return write_config(
+        path,
+        [kafka_source(bootstrap, topic, group_id=GROUP)],
+        out,
+        [{"type": "file"}, kafka_alerts(bootstrap, alerts_topic)],
+        stream={"window": 2, "status_interval": 5, **stream},
     )
-    return path
-
-
-class Lines:
-    """A subprocess's output lines, collected on a thread."""
-
-    def __init__(self, process: subprocess.Popen[str], stream: Any) -> None:
-        self.process = process
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        self._pump_thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
-        self._pump_thread.start()
-
-    def _pump(self, stream: Any) -> None:
-        for line in stream:
-            self.lines.put(line.rstrip("\n"))
-
-    def rest(self) -> list[str]:
-        """Every line not read yet, up to the end of the output (the process has ended)."""
-        self._pump_thread.join(timeout=30)
-        lines = []
-        while not self.lines.empty():
-            lines.append(self.lines.get())
-        return lines
-
-    def next_line(self, timeout_s: float) -> str:
-        line = self.lines.get(timeout=timeout_s)
-        self.seen.append(line)
-        return line
-
-
-def start_stream(config: Path) -> Lines:
-    process = subprocess.Popen(
-        [*NEWSWATCH, "stream", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return Lines(process, process.stderr)
-
-
-def stop_stream(stream: Lines) -> int:
-    stream.process.send_signal(signal.SIGTERM)
-    return stream.process.wait(timeout=WAIT_S)
-
-
-def wait_for_status(stream: Lines, predicate: Any) -> str:
-    """The first status line satisfying ``predicate``; fails if the stream exits first."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        try:
-            line = stream.next_line(1.0)
-        except queue.Empty:
-            assert stream.process.poll() is None, f"stream exited: {stream.seen[-5:]}"
-            continue
-        if line.startswith("newswatch stream 20") and predicate(line):
-            return line
-    raise AssertionError(f"no such status line: {stream.seen[-5:]}")
-
-
-def next_alert(subscriber: Lines) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        try:
-            line = subscriber.next_line(1.0)
-        except queue.Empty:
-            continue
-        if line.startswith("{"):
-            return json.loads(line)
-    raise AssertionError("no alert reached the subscriber")
 
 
 @pytest.fixture
-def subscriber_factory() -> Iterator[Any]:
-    started: list[subprocess.Popen[str]] = []
+def subscribe() -> Iterator[Any]:
+    """Starts ``newswatch alerts subscribe --format json`` on an alerts topic, from the start."""
+    started: list[Subscriber] = []
 
-    def start(bootstrap: str, alerts_topic: str) -> Lines:
-        process = subprocess.Popen(
-            [
-                *NEWSWATCH,
-                "alerts",
-                "subscribe",
-                "--bootstrap",
-                bootstrap,
-                "--alerts-topic",
-                alerts_topic,
-                "--from-beginning",
-                "--format",
-                "json",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        started.append(process)
-        return Lines(process, process.stdout)
+    def start(bootstrap: str, alerts_topic: str) -> Subscriber:
+        subscriber = Subscriber(
+            "--bootstrap", bootstrap, "--alerts-topic", alerts_topic,
+            "--from-beginning", "--format", "json",
+        )  # fmt: skip
+        started.append(subscriber)
+        return subscriber
 
     yield start
-    for process in started:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    for subscriber in started:
+        if subscriber.process.poll() is None:
+            subscriber.process.send_signal(signal.SIGINT)
+            try:
+                subscriber.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                subscriber.kill()
+
+
+def next_alert(subscriber: Subscriber) -> dict[str, Any]:
+    [alert] = subscriber.alerts(1, timeout_s=WAIT_S)
+    return alert
 
 
 @pytest.mark.slow
 def test_an_alert_while_streaming_and_a_restart_that_loses_and_repeats_nothing(
-    broker: Broker, tmp_path: Path, subscriber_factory: Any
+    broker: Broker, tmp_path: Path, subscribe: Any
 ) -> None:
     topic = new_topic(broker.bootstrap, partitions=3)
     alerts_topic = new_topic(broker.bootstrap, partitions=1, prefix="alerts")
     out = tmp_path / "data"
     config = stream_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
-    subscriber = subscriber_factory(broker.bootstrap, alerts_topic)
+    subscriber = subscribe(broker.bootstrap, alerts_topic)
     before = [filler_story(i, seed=21) for i in range(6)]
     produce(broker.bootstrap, topic, before)
 
-    stream = start_stream(config)
-    wait_for_status(stream, lambda line: "stored 6 " in line)
+    stream = Stream(config)
+    stream.wait_for_status(lambda s: s["stored"] == 6, "6 stored")
     produce(broker.bootstrap, topic, [arms_story(0)])
     first = next_alert(subscriber)
     assert first["topic"] == "dprk-russia-arms"
     assert first["url"] == "https://arms.example/story/0"
     during = [filler_story(i, seed=22) for i in range(5)]
     produce(broker.bootstrap, topic, during)
-    wait_for_status(stream, lambda line: "in 12 " in line)
-    assert stop_stream(stream) == 0
-    assert committed_offsets(broker.bootstrap, topic, "newswatch-stream-test") == (
+    stream.wait_for_status(lambda s: s["read"] == 12, "12 read")
+    assert stream.stop() == 0
+    assert committed_offsets(broker.bootstrap, topic, GROUP) == (
         high_watermarks(broker.bootstrap, topic)
     )
 
@@ -219,13 +127,19 @@ def test_an_alert_while_streaming_and_a_restart_that_loses_and_repeats_nothing(
     # and the arms story again must not be stored or alerted twice.
     while_stopped = [filler_story(i, seed=23) for i in range(4)]
     produce(broker.bootstrap, topic, while_stopped)
-    stream = start_stream(config)
+    stream = Stream(config)
     after = [filler_story(i, seed=24) for i in range(3)]
     produce(broker.bootstrap, topic, [*after, before[0], arms_story(0), arms_story(1)])
     second = next_alert(subscriber)
     assert second["url"] == "https://arms.example/story/1"
-    wait_for_status(stream, lambda line: "in 10 " in line and "(+0 pending)" in line)
-    assert stop_stream(stream) == 0
+    # Of the 10 read since the restart, the copy of a stored story and the arms story again
+    # are exact duplicates; the other 8 are stored, and every partition is caught up.
+    caught_up = {"read": 10, "stored": 8, "pending_stored": 0, "exact_duplicates": 2}
+    stream.wait_for_status(
+        lambda s: caught_up.items() <= s.items() and set(s["lag"].values()) == {0},
+        f"{caught_up}, lag 0",
+    )
+    assert stream.stop() == 0
 
     stored = read_articles(out).column("url").to_pylist()
     expected = [s["url"] for s in [*before, *during, *while_stopped, *after]] + [
@@ -240,7 +154,7 @@ def test_an_alert_while_streaming_and_a_restart_that_loses_and_repeats_nothing(
     ]
     sent = [json.loads(value) for _, value in read_all(broker.bootstrap, alerts_topic)]
     assert sorted(a["alert_id"] for a in sent) == sorted(a["alert_id"] for a in file_alerts)
-    assert committed_offsets(broker.bootstrap, topic, "newswatch-stream-test") == (
+    assert committed_offsets(broker.bootstrap, topic, GROUP) == (
         high_watermarks(broker.bootstrap, topic)
     )
     assert not list((out / "_staging").glob("*/*"))  # nothing left half-written
@@ -262,68 +176,58 @@ def test_a_drain_that_times_out_exits_4_and_the_next_start_loses_nothing(
     alerts_topic = new_topic(broker.bootstrap, partitions=1, prefix="alerts")
     out = tmp_path / "data"
     config = stream_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
-    hurried = tmp_path / "hurried.yaml"
-    hurried.write_text(config.read_text("utf-8") + "  drain_timeout: 1\n", "utf-8")
+    hurried = stream_config(
+        tmp_path / "hurried.yaml", broker.bootstrap, topic, out, alerts_topic, drain_timeout=1
+    )
 
-    stream = start_stream(hurried)
-    wait_for_status(stream, lambda line: "in 0 " in line)  # running, and idle
+    stream = Stream(hurried)
+    stream.wait_for_status(lambda s: s["read"] == 0, "running, and idle")
     # Read at the next tick (within 0.5 s) as one bundle that takes seconds to process;
     # the stop arrives in the middle of it, and the drain cannot end within 1 s.
     backlog = [filler_story(i, seed=41) for i in range(1000)]
     produce(broker.bootstrap, topic, backlog)
     time.sleep(1)
-    assert stop_stream(stream) == 4
-    assert any("did not commit within 1s" in line for line in [*stream.seen, *stream.rest()])
+    assert stream.stop() == 4
+    assert any("did not commit within 1s" in line for line in stream.lines())
     assert not (out / "_state" / "run.lock").exists()  # the lock was released
 
-    stream = start_stream(config)
-    wait_for_status(stream, lambda line: f"stored {len(backlog)} (+0 pending)" in line)
-    assert stop_stream(stream) == 0
+    stream = Stream(config)
+    stream.wait_for_status(
+        lambda s: s["stored"] == len(backlog) and s["pending_stored"] == 0, "the backlog stored"
+    )
+    assert stream.stop() == 0
     stored = read_articles(out).column("url").to_pylist()
     assert sorted(stored) == sorted(story["url"] for story in backlog)
-    assert committed_offsets(broker.bootstrap, topic, "newswatch-stream-test") == (
+    assert committed_offsets(broker.bootstrap, topic, GROUP) == (
         high_watermarks(broker.bootstrap, topic)
     )
 
 
 @pytest.mark.slow
-def test_max_runtime_drains_and_exits_0_for_its_supervisor(broker: Broker, tmp_path: Path) -> None:
+def test_max_runtime_drains_and_exits_0_with_text_status_lines(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """Also the one test of the text form of the status (the default --log-format)."""
     topic = new_topic(broker.bootstrap, partitions=2)
     alerts_topic = new_topic(broker.bootstrap, partitions=1, prefix="alerts")
     out = tmp_path / "data"
     config = stream_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
     stories = [filler_story(i, seed=51) for i in range(5)]
     produce(broker.bootstrap, topic, stories)
-    process = subprocess.Popen(
-        [*NEWSWATCH, "stream", "--config", str(config), "--max-runtime", "40"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    stream = Lines(process, process.stderr)
+    process = newswatch("stream", "--config", str(config), "--max-runtime", "40", stdout=None)
+    stderr = OutputLines(process, process.stderr)
     assert process.wait(timeout=WAIT_S + 20) == 0  # by itself: no signal was sent
-    lines = [*stream.seen, *stream.rest()]
+    lines = stderr.rest()
     assert any("(--max-runtime): draining" in line for line in lines)
+    status_lines = [line for line in lines if line.startswith("newswatch stream 20")]
+    assert status_lines, lines  # the status, as text lines
+    assert "(stopped)" in status_lines[-1]
     stored = read_articles(out).column("url").to_pylist()
     assert sorted(stored) == sorted(story["url"] for story in stories)
-    assert committed_offsets(broker.bootstrap, topic, "newswatch-stream-test") == (
+    assert committed_offsets(broker.bootstrap, topic, GROUP) == (
         high_watermarks(broker.bootstrap, topic)
     )
     assert not (out / "_state" / "run.lock").exists()
-
-
-def rss_document(stories: list[dict[str, Any]]) -> bytes:
-    items = "".join(
-        f"<item><title>{html.escape(story['title'])}</title><link>{story['url']}</link>"
-        f"<guid>{story['url']}</guid>"
-        f"<pubDate>{format_datetime(datetime.fromisoformat(story['published']))}</pubDate>"
-        f"<description>{html.escape(story['text'])}</description></item>"
-        for story in stories
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>World</title>'
-        f"<link>https://world.example/</link><description>w</description>{items}</channel></rss>"
-    ).encode()
 
 
 class TimedFeed:
@@ -341,61 +245,44 @@ class TimedFeed:
         self._route(handler)
 
 
-def wait_until(condition: Any, stream: Lines, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert stream.process.poll() is None, f"stream exited: {stream.seen[-5:]}"
-        assert time.monotonic() < deadline, f"waited in vain for {what}"
-        time.sleep(0.2)
-
-
 @pytest.mark.slow
 def test_feeds_are_polled_on_their_interval_with_conditional_get_across_a_restart(
     http_server: LocalHttpServer, tmp_path: Path
 ) -> None:
     first = [filler_story(i, seed=31) for i in range(3)]
-    feed = TimedFeed(rss_document(first), '"v1"')
+    feed = TimedFeed(stories_feed(first), '"v1"')
     http_server.routes["/world.xml"] = feed
     out = tmp_path / "data"
-    config = tmp_path / "nw.yaml"
-    config.write_text(
-        "\n".join(
-            [
-                "sources:",
-                "  - name: world",
-                "    type: rss",
-                f"    url: {http_server.url('/world.xml')}",
-                "    poll_interval: 1",
-                f"output: {out}",
-                "alerts:",
-                "  - type: file",
-                "stream:",
-                "  window: 2",
-                "  status_interval: 1",
-            ]
-        )
-        + "\n",
-        "utf-8",
+    config = write_config(
+        tmp_path / "nw.yaml",
+        [rss_source("world", http_server.url("/world.xml"), poll_interval=1)],
+        out,
+        stream={"window": 2, "status_interval": 1},
     )
 
     def validators() -> list[str | None]:
         return [headers.get("if-none-match") for _, headers in http_server.requests]
 
-    stream = start_stream(config)
-    wait_for_status(stream, lambda line: "stored 3 " in line)
-    wait_until(lambda: validators().count('"v1"') >= 2, stream, "two conditional polls")
+    stream = Stream(config)
+    stream.wait_for_status(lambda s: s["stored"] == 3, "3 stored")
+    wait_for(
+        lambda: validators().count('"v1"') >= 2, WAIT_S, "two conditional polls", stream.process
+    )
     # The feed changes: two new stories, one of them a watched development.
     second = [*first, filler_story(3, seed=31), arms_story(0)]
-    feed.serve(rss_document(second), '"v2"')
-    wait_for_status(stream, lambda line: "stored 5 " in line and "alerts 1 " in line)
-    assert stop_stream(stream) == 0
+    feed.serve(stories_feed(second), '"v2"')
+    stream.wait_for_status(lambda s: s["stored"] == 5 and s["alerts"] == 1, "5 stored, 1 alert")
+    assert stream.stop() == 0
     polls_before_restart = len(http_server.requests)
     saved = json.loads((out / "_state" / "feeds.json").read_text("utf-8"))
     assert saved["world"]["etag"] == '"v2"'  # the validators of the committed answer
 
-    stream = start_stream(config)
-    wait_until(lambda: len(http_server.requests) > polls_before_restart + 1, stream, "polls")
-    assert stop_stream(stream) == 0
+    stream = Stream(config)
+    wait_for(
+        lambda: len(http_server.requests) > polls_before_restart + 1, WAIT_S, "polls",
+        stream.process,
+    )  # fmt: skip
+    assert stream.stop() == 0
 
     sent = validators()
     # The first fetch ever is a full one; until the feed changed every poll asked "changed

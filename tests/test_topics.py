@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from configs import TOPICS_YAML
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -28,19 +29,6 @@ from newswatch.pipelines.core.rules import (
     term_key,
 )
 from newswatch.schemas import TopicMatch
-
-TOPICS_YAML = """
-topics:
-  - id: dprk-russia-arms
-    title: North Korea–Russia arms cooperation
-    scope: sentence
-    all:
-      - any: ["entity:North Korea", "Pyongyang", "DPRK"]
-      - any: ["entity:Russia", "Moscow", "Kremlin"]
-      - any: ["arms", "weapons", "artillery shells", "munitions", "missiles", "ammunition"]
-    none: ["football"]
-    min_matches: 1
-"""
 
 RULE = parse_topic_rules(yaml.safe_load(TOPICS_YAML), "topics.yaml")[0]
 
