@@ -240,7 +240,9 @@ def run_parser() -> Any:
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: str(p.relative_to(DEPLOY)))
 def test_every_deploy_config_is_accepted_by_the_config_parser(path: Path) -> None:
-    assert isinstance(load_config(str(path)), Config)
+    config = load_config(str(path))  # raises ConfigError, naming the key, if not
+    assert config.file == str(path)
+    assert config.sources and config.alerts, "a deployed config reads and alerts"
 
 
 def configmap_config(tmp_path: Path) -> Config:

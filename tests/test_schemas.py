@@ -57,10 +57,6 @@ def is_optional(hint: Any) -> bool:
     return type(None) in typing.get_args(hint)
 
 
-def test_article_columns_match_the_dataclass_fields_in_order() -> None:
-    assert ARTICLE_SCHEMA.names == [f.name for f in dataclasses.fields(Article)]
-
-
 @pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(Article)])
 def test_article_column_types_match_the_dataclass(name: str) -> None:
     hint = typing.get_type_hints(Article)[name]
