@@ -425,7 +425,7 @@ SOURCES = [{"name": "wire", "type": "rss", "url": "https://example.org/rss.xml"}
 
 def test_near_duplicate_settings_defaults_and_values(tmp_path: Path) -> None:
     assert parse_config({"sources": SOURCES}, "c.yaml", tmp_path).near_duplicates == (
-        NearDuplicateSettings(0.7, 7, 128, 2, 10, 50)
+        NearDuplicateSettings(0.5, 7, 128, 2, 10, 50)
     )
     given_values = {
         "threshold": 0.8,

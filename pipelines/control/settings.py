@@ -88,7 +88,7 @@ class NlpSettings:
 class NearDuplicateSettings:
     """Near-duplicate clustering (``pipelines/stages/clusters.py``); see the README for each key."""
 
-    threshold: float = 0.7
+    threshold: float = 0.5
     horizon_days: int = 7
     num_perm: int = 128
     rows_per_band: int = 2
