@@ -9,6 +9,8 @@
     newswatch produce --topic NAME [--bootstrap HOST:PORT] (--sample | FILE.jsonl)
     newswatch alerts subscribe [--topic ID ...] [--bootstrap HOST:PORT | --dir DIR]
                                [--from-beginning] [--format text|json] [--group NAME]
+    newswatch sql [--out DIR] [QUERY] [--format table|csv|json]
+    newswatch report [--out DIR] [--html FILE] [--since 30d] [--topic ID ...]
 
 Exit codes of ``newswatch run``, for schedulers:
 
@@ -35,6 +37,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING
+
+from newswatch.pipelines.explore import commands as explore_commands
 
 if TYPE_CHECKING:  # imported where used: Beam is slow to import
     from newswatch.pipelines.lock import RunLock
@@ -184,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subscribe.add_argument("--format", choices=("text", "json"), default="text")
     subscribe.add_argument("--group", help="a subscriber name: resume where it left off")
+    explore_commands.add_parser(commands)
     return parser
 
 
@@ -201,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _broker(args)
     if args.command == "produce":
         return _produce(args)
+    if args.command in explore_commands.COMMANDS:
+        return explore_commands.main(args)
     return _subscribe(args)
 
 
