@@ -74,7 +74,10 @@ def _is_number(value: Any) -> bool:
 def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max([len(name), *(len(r[i]) for r in cells)]) for i, name in enumerate(columns)]
-    numeric = [bool(rows) and all(_is_number(r[i]) or r[i] is None for r in rows) for i in range(len(columns))]
+    numeric = [
+        bool(rows) and all(_is_number(r[i]) or r[i] is None for r in rows)
+        for i in range(len(columns))
+    ]
     lines = ["  ".join(name.ljust(w) for name, w in zip(columns, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for row in cells:

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from newswatch.pipelines.explore.sql_command import DEFAULT_OUT, dataset_root, first_line
+from newswatch.pipelines.explore.sql_command import add_out_argument, dataset_root, first_line
 
 __all__ = ["add_parser", "main"]
 
@@ -37,17 +37,14 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         "volumes and spikes, top stories, co-occurring entities, latest alerts, source "
         "health and run history.",
     )
-    parser.add_argument(
-        "--out", default=DEFAULT_OUT, help=f"the dataset folder (default {DEFAULT_OUT})"
-    )
+    add_out_argument(parser)
     parser.add_argument(
         "--html", default=DEFAULT_HTML, help=f"the page to write (default {DEFAULT_HTML})"
     )
     parser.add_argument(
         "--since",
         default="30d",
-        help="30d: the 30 days up to the newest stored article (default); or a date, "
-        "YYYY-MM-DD",
+        help="30d: the 30 days up to the newest stored article (default); or a date, YYYY-MM-DD",
     )
     parser.add_argument(
         "--topic",

@@ -162,9 +162,7 @@ GROUP BY ALL
 _FIRST_DAY = "SELECT min(dt) FROM articles"
 
 
-def _volumes(
-    connection: duckdb.DuckDBPyConnection, window: Window
-) -> dict[str, list[DayVolume]]:
+def _volumes(connection: duckdb.DuckDBPyConnection, window: Window) -> dict[str, list[DayVolume]]:
     """Per topic, every day of the window with its counts and whether it is a spike."""
     [(first_day,)] = connection.execute(_FIRST_DAY).fetchall()
     first = max(window.start - timedelta(SPIKE_BASELINE_DAYS), first_day or window.start)

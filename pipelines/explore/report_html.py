@@ -69,8 +69,8 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+def _plural(count: int, noun: str, nouns: str = "") -> str:
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def _anchor(topic_id: str) -> str:
@@ -110,7 +110,7 @@ def _topic(section: TopicSection) -> str:
     articles = sum(d.articles for d in section.days)
     busiest = max(section.days, key=lambda d: (d.stories, d.articles), default=None)
     peak = (
-        f"busiest day {busiest.day.isoformat()} ({_plural(busiest.stories, 'story')})"
+        f"busiest day {busiest.day.isoformat()} ({_plural(busiest.stories, 'story', 'stories')})"
         if busiest
         else ""
     )
@@ -185,9 +185,7 @@ def _sources(report: Report) -> str:
     return (
         f'<section id="sources"><h2>Source health</h2><p class="meta">Runs since '
         f"{escape(since)}: how each feed answered.</p>"
-        + _table(
-            ["source", "ok#", "not modified#", "failed#", "last status", "last error"], health
-        )
+        + _table(["source", "ok#", "not modified#", "failed#", "last status", "last error"], health)
         + "<h3>Rejected inputs by reason</h3>"
         + _table(["source", "reason", "rejected#"], rejections)
         + "</section>"
@@ -203,7 +201,11 @@ def _runs(runs: Sequence[dict[str, Any]]) -> str:
             str(r["alerts"]),
             str(r["rejected"]),
             f"{r['feeds_ok']} ok, {r['feeds_not_modified']} not modified, "
-            + (f'<span class="failed">{r["feeds_failed"]} failed</span>' if r["feeds_failed"] else "0 failed"),
+            + (
+                f'<span class="failed">{r["feeds_failed"]} failed</span>'
+                if r["feeds_failed"]
+                else "0 failed"
+            ),
         ]
         for r in runs
     )
@@ -217,9 +219,10 @@ def _runs(runs: Sequence[dict[str, Any]]) -> str:
 def render_report(report: Report) -> str:
     """The whole page as one string."""
     window = f"{report.window.start.isoformat()} to {report.window.end.isoformat()}"
-    nav = "".join(
-        f'<a href="#{_anchor(t.id)}">{escape(t.title)}</a>' for t in report.topics
-    ) + '<a href="#alerts">alerts</a><a href="#sources">sources</a><a href="#runs">runs</a>'
+    nav = (
+        "".join(f'<a href="#{_anchor(t.id)}">{escape(t.title)}</a>' for t in report.topics)
+        + '<a href="#alerts">alerts</a><a href="#sources">sources</a><a href="#runs">runs</a>'
+    )
     topics = "".join(_topic(t) for t in report.topics) or (
         '<section><p class="empty">No article matched a watched topic in the window.</p></section>'
     )
@@ -233,7 +236,7 @@ def render_report(report: Report) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>newswatch report, {escape(window)}</title><style>{_STYLE}</style></head><body>"
-        f"<header><h1>newswatch report</h1><p class=\"meta\">{escape(report.root)} · "
+        f'<header><h1>newswatch report</h1><p class="meta">{escape(report.root)} · '
         f"{escape(window)} · {_plural(report.articles, 'article')} · generated "
         f"{escape(_when(report.generated_at))} · times in UTC</p><nav>{nav}</nav></header>"
         f"{topics}{_alerts(report.alerts)}{_sources(report)}{_runs(report.runs)}"

@@ -22,7 +22,7 @@ from newswatch.pipelines.explore.formats import FORMATS, format_rows
 if TYPE_CHECKING:  # imported where used, so that `newswatch --help` stays quick
     import duckdb
 
-__all__ = ["DEFAULT_OUT", "add_parser", "dataset_root", "main"]
+__all__ = ["add_out_argument", "add_parser", "dataset_root", "first_line", "main"]
 
 EXIT_OK = 0
 EXIT_QUERY_FAILED = 2
@@ -44,12 +44,16 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         "runs, feeds), or, without QUERY, read statements ending with ';' from a prompt. "
         "See README 'Looking at the data' for useful queries.",
     )
-    parser.add_argument(
-        "--out", default=DEFAULT_OUT, help=f"the dataset folder (default {DEFAULT_OUT})"
-    )
+    add_out_argument(parser)
     parser.add_argument("query", nargs="?", metavar="QUERY", help="one SQL statement")
     parser.add_argument(
         "--format", choices=FORMATS, default="table", help="table (default), csv or JSON Lines"
+    )
+
+
+def add_out_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out", default=DEFAULT_OUT, help=f"the dataset folder (default {DEFAULT_OUT})"
     )
 
 

@@ -56,9 +56,7 @@ def arrow_sql_type(arrow_type: pa.DataType) -> str:
     if pa.types.is_list(arrow_type):
         return arrow_sql_type(arrow_type.value_type) + "[]"
     if pa.types.is_struct(arrow_type):
-        fields = ", ".join(
-            f'"{field.name}" {arrow_sql_type(field.type)}' for field in arrow_type
-        )
+        fields = ", ".join(f'"{field.name}" {arrow_sql_type(field.type)}' for field in arrow_type)
         return f"STRUCT({fields})"
     simple = {
         pa.bool_(): "BOOLEAN",
@@ -186,7 +184,7 @@ def _rejected_sql(root: Path) -> str:
     # What is left of a record without the rejection's own keys is where it came from.
     strip = "{" + ", ".join(f'"{name}": null' for name, _ in own) + "}"
     select = [
-        f"CAST(json ->> {_quote(name)} AS {kind}) AS \"{name}\""
+        f'CAST(json ->> {_quote(name)} AS {kind}) AS "{name}"'
         if name != "locator"
         else f"json_merge_patch(json, {_quote(strip)}) AS locator"
         for name, kind in columns
