@@ -19,8 +19,9 @@ from newswatch.pipelines.explore.report_data import DayVolume
 
 __all__ = ["bar_list_chart", "volume_chart"]
 
-WIDTH = 760
-HEIGHT = 200
+# About the page's content width, so that text in a chart shows at the page's own size.
+WIDTH = 1100
+HEIGHT = 220
 _LEFT, _RIGHT, _TOP, _BOTTOM = 40, 10, 18, 28
 
 

@@ -2,7 +2,7 @@
 
 The window: ``--since 30d`` means the 30 days up to the newest stored article (``dt``),
 so a dataset that stopped growing still shows its last month; ``--since 2024-06-01`` starts
-on that day. Source health and rejections cover the runs of the same length of time up to
+on that day; neither starts before the first stored article. Source health and rejections cover the runs of the same length of time up to
 the newest run (from that date, for a date). Latest alerts and run history are the newest
 ones, whatever the window.
 
@@ -77,6 +77,7 @@ class Window:
     start: date
     end: date
     runs_since: datetime
+    first_stored: date | None = None  # the dataset's first day: spikes look back to it
 
     @property
     def days(self) -> list[date]:
@@ -138,8 +139,8 @@ def _rows(
 
 
 def _window(connection: duckdb.DuckDBPyConnection, since: int | date, today: date) -> Window:
-    [(newest_day, newest_run)] = connection.execute(
-        "SELECT (SELECT max(dt) FROM articles), (SELECT max(started_at) FROM runs)"
+    [(first_day, newest_day, newest_run)] = connection.execute(
+        "SELECT min(dt), max(dt), (SELECT max(started_at) FROM runs) FROM articles"
     ).fetchall()
     end = min(newest_day or today, today)
     last_run = newest_run or datetime.combine(today, datetime.min.time(), UTC)
@@ -149,7 +150,9 @@ def _window(connection: duckdb.DuckDBPyConnection, since: int | date, today: dat
     else:
         start = end - timedelta(days=since - 1)
         runs_since = last_run - timedelta(days=since)
-    return Window(start=start, end=max(start, end), runs_since=runs_since)
+    # Days before the first stored article would be an empty stretch on every chart.
+    start = max(start, first_day or start)
+    return Window(start=start, end=max(start, end), runs_since=runs_since, first_stored=first_day)
 
 
 _VOLUME = """
@@ -159,13 +162,10 @@ WHERE a.dt BETWEEN $first AND $end
 GROUP BY ALL
 """
 
-_FIRST_DAY = "SELECT min(dt) FROM articles"
-
 
 def _volumes(connection: duckdb.DuckDBPyConnection, window: Window) -> dict[str, list[DayVolume]]:
     """Per topic, every day of the window with its counts and whether it is a spike."""
-    [(first_day,)] = connection.execute(_FIRST_DAY).fetchall()
-    first = max(window.start - timedelta(SPIKE_BASELINE_DAYS), first_day or window.start)
+    first = max(window.start - timedelta(SPIKE_BASELINE_DAYS), window.first_stored or window.start)
     counts: dict[str, dict[date, tuple[int, int]]] = {}
     for row in _rows(connection, _VOLUME, {"first": first, "end": window.end}):
         counts.setdefault(row["topic"], {})[row["day"]] = (row["stories"], row["articles"])
