@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import random
 import statistics
 import subprocess
@@ -258,11 +259,13 @@ def main(argv: list[str] | None = None) -> int:
         html = Path(scratch) / "report.html"
         times = [time_report(root, html) for _ in range(args.repeat)]
         size = html.stat().st_size
+    # Other work on the machine slows the report down; say how much there was.
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     median = statistics.median(times)
     print(
         f"newswatch report over {stored:,} articles: "
         f"{', '.join(f'{t:.2f}' for t in times)} s (median {median:.2f} s, goal < {GOAL_S:g} s); "
-        f"page {size / 1024:.0f} KiB"
+        f"page {size / 1024:.0f} KiB; load average {load} on {os.cpu_count()} cores"
     )
     return 0 if median < GOAL_S else 1
 
