@@ -100,10 +100,11 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield out
 
 
-def run_sql(*args: str) -> subprocess.CompletedProcess[str]:
+def run_sql(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """The command as a user runs it: its own process, its exit code and both streams."""
     return subprocess.run(
         [sys.executable, "-m", "newswatch.pipelines.cli", "sql", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
@@ -299,25 +300,22 @@ def test_the_prompt_reads_statements_until_a_semicolon_and_stops_at_quit(dataset
         ".quit\n"
         "SELECT 'never' AS c;\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "newswatch.pipelines.cli", "sql", "--out", str(dataset)],
-        input=script,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    count = read_articles(dataset).num_rows
-    assert result.stdout == f"n\n{'-' * max(len(str(count)), 1)}\n{count}\n(1 row)\na,b\none,2\n"
+    result = run_sql("--out", str(dataset), stdin=script)
+    table, rest = result.stdout.split("(1 row)\n")
+    assert parse_table(table + "(1 row)") == (["n"], [[str(read_articles(dataset).num_rows)]])
+    assert list(csv.reader(io.StringIO(rest))) == [["a", "b"], ["one", "2"]]  # not 'never'
     assert result.stderr.startswith("newswatch sql: ") and result.stderr.count("\n") == 1
     assert result.returncode == 2  # one statement failed
 
 
 def test_end_of_input_ends_the_prompt_and_runs_a_last_statement(dataset: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "newswatch.pipelines.cli", "sql", "--out", str(dataset)],
-        input="SELECT 42 AS answer",
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert (result.returncode, result.stdout) == (0, "answer\n------\n    42\n(1 row)\n")
+    result = run_sql("--out", str(dataset), "--format", "json", stdin="SELECT 42 AS answer")
+    assert result.returncode == 0
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [{"answer": 42}]
+
+
+def test_an_empty_folder_gives_empty_views(tmp_path: Path) -> None:
+    result = run_sql("--out", str(tmp_path / "none"), "--format", "csv", "SELECT * FROM articles")
+    assert result.returncode == 0
+    assert next(csv.reader(io.StringIO(result.stdout))) == [*ARTICLE_SCHEMA.names, "dt"]
+    assert "no dataset at" in result.stderr
