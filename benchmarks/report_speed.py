@@ -16,7 +16,6 @@ the wall time of each run and the size of the page.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import random
 import statistics
@@ -40,7 +39,9 @@ from newswatch.connectors.dataset import (
     encode_parquet,
 )
 from newswatch.connectors.rss import FeedReport
+from newswatch.pipelines.alerts import candidate_alerts
 from newswatch.pipelines.commit import CommitResult, write_run_report
+from newswatch.pipelines.topics import TopicRule
 from newswatch.schemas import Alert, Article, Entity, Rejection, TopicMatch
 
 GOAL_S = 10.0
@@ -48,6 +49,7 @@ DAYS = 60
 LAST_DAY = date(2026, 10, 31)  # fixed, so that every run of the benchmark writes the same data
 SOURCES = tuple(f"wire-{n}" for n in range(7)) + ("flaky",)
 TOPICS = ("dprk-russia-arms", "china-taiwan-military", "iran-russia-drones", "red-sea", "sahel")
+RULES = tuple(TopicRule(t, t.replace("-", " ").title(), "sentence", ()) for t in TOPICS)
 COPIES = ((1, 60), (2, 20), (3, 10), (5, 7), (12, 3))  # (copies of a story, weight)
 WORDS = (
     "council budget harbour railway festival drought election vaccine bridge museum tariff "
@@ -126,27 +128,6 @@ def _articles(story: _Story, paragraphs: list[str], rng: random.Random) -> list[
     return copies
 
 
-def _alerts(story: _Story, first: Article) -> list[Alert]:
-    return [
-        Alert(
-            alert_id=hashlib.md5(f"{topic}/{story.number}".encode()).hexdigest(),
-            topic=topic,
-            topic_title=topic.replace("-", " ").title(),
-            article_id=first.article_id,
-            cluster_id=first.cluster_id,
-            source=first.source,
-            title=first.title,
-            url=first.url,
-            published_at=first.published_at,
-            score=first.topics[0].score,
-            evidence=first.topics[0].evidence,
-            entities=tuple(e.canonical for e in first.entities),
-            created_at=first.ingested_at,
-        )
-        for topic in story.topics
-    ]
-
-
 def _run_id(day: date) -> str:
     return f"{day:%Y%m%d}T060000Z-{day.toordinal() % 0xFFFFFF:06x}"
 
@@ -188,7 +169,8 @@ def write_dataset(root: Path, n: int, seed: int = 16) -> int:
     for story in _stories(n, rng):
         copies = _articles(story, paragraphs, rng)
         by_day[story.day].extend(copies)
-        alerts[copies[0].ingested_at.date()].extend(_alerts(story, copies[0]))
+        first = copies[0]
+        alerts[first.ingested_at.date()].extend(candidate_alerts(first, RULES, first.ingested_at))
     for day, articles in by_day.items():
         _write(
             str(root), _run_id(day), ARTICLES, day.isoformat(), encode_parquet(articles), "parquet"

@@ -34,11 +34,13 @@ from newswatch.connectors.dataset import (
     encode_parquet,
 )
 from newswatch.connectors.rss import FeedReport
+from newswatch.pipelines.alerts import candidate_alerts
 from newswatch.pipelines.cli import main
 from newswatch.pipelines.commit import CommitResult, write_run_report
 from newswatch.pipelines.explore.report_data import parse_since, spike_days
 from newswatch.pipelines.explore.report_html import safe_href
-from newswatch.schemas import Alert, Article, Entity, Rejection, TopicMatch
+from newswatch.pipelines.topics import TopicRule
+from newswatch.schemas import Article, Entity, Rejection, TopicMatch
 
 TOPIC, OTHER = "dprk-russia-arms", "china-taiwan-military"
 TOPIC_TITLE = "North Korea–Russia arms cooperation"
@@ -100,25 +102,6 @@ def stored_articles() -> list[Article]:
     return rows
 
 
-def alert_for(row: Article, title: str) -> Alert:
-    topic = row.topics[0]
-    return Alert(
-        f"{int(row.article_id, 16) + 7:032x}",
-        topic.id,
-        title,
-        row.article_id,
-        row.cluster_id,
-        row.source,
-        row.title,
-        row.url,
-        row.published_at,
-        topic.score,
-        topic.evidence,
-        ("North Korea", "Russia"),
-        row.ingested_at,
-    )
-
-
 def write_dataset(root: Path) -> None:
     """The dataset as committed runs leave it: files in place, run reports under _state."""
     rows = stored_articles()
@@ -132,8 +115,11 @@ def write_dataset(root: Path) -> None:
         place(
             ARTICLES, day, encode_parquet([r for r in rows if r.partition_date == day]), "parquet"
         )
-    titles = {TOPIC: TOPIC_TITLE, OTHER: "Chinese military pressure on Taiwan"}
-    alerts = [alert_for(r, titles[r.topics[0].id]) for r in rows if not r.is_duplicate]
+    rules = [
+        TopicRule(TOPIC, TOPIC_TITLE, "sentence", ()),
+        TopicRule(OTHER, "Chinese military pressure on Taiwan", "sentence", ()),
+    ]
+    alerts = [a for r in rows for a in candidate_alerts(r, rules, r.ingested_at)]
     place(ALERTS, "2024-05-20", encode_json_lines(alerts), "jsonl")
     when = datetime(2024, 5, 20, 6, tzinfo=UTC)
     rejected = [
