@@ -293,6 +293,7 @@ def test_a_bad_query_is_one_line_and_exit_2(dataset: Path) -> None:
 
 def test_the_prompt_reads_statements_until_a_semicolon_and_stops_at_quit(dataset: Path) -> None:
     script = (
+        ".schema feeds\n"
         "SELECT count(*) AS n\n  FROM articles;\n"
         "SELECT nope;\n"
         ".format csv\n"
@@ -301,8 +302,12 @@ def test_the_prompt_reads_statements_until_a_semicolon_and_stops_at_quit(dataset
         "SELECT 'never' AS c;\n"
     )
     result = run_sql("--out", str(dataset), stdin=script)
-    table, rest = result.stdout.split("(1 row)\n")
-    assert parse_table(table + "(1 row)") == (["n"], [[str(read_articles(dataset).num_rows)]])
+    schema, table, rest = re.split(r"(?m)^(?=n$)|(?<=\(1 row\)\n)", result.stdout)
+    described = open_dataset(dataset).sql("DESCRIBE feeds").fetchall()
+    assert [line.split(None, 1) for line in schema.splitlines()] == [
+        [name, kind] for name, kind, *_ in described
+    ]
+    assert parse_table(table.rstrip("\n")) == (["n"], [[str(read_articles(dataset).num_rows)]])
     assert list(csv.reader(io.StringIO(rest))) == [["a", "b"], ["one", "2"]]  # not 'never'
     assert result.stderr.startswith("newswatch sql: ") and result.stderr.count("\n") == 1
     assert result.returncode == 2  # one statement failed

@@ -31,7 +31,8 @@ DEFAULT_OUT = "./newswatch-data"
 PROMPT = "newswatch> "
 MORE = "      ...> "
 HELP = """Statements end with ';' and may span lines. Views: articles, alerts, rejected, runs, feeds.
-  .tables                 the views and their columns
+  .tables                 the views
+  .schema VIEW            a view's columns and their types
   .format table|csv|json  how results are printed
   .quit                   leave (so does end of input, Ctrl-D)"""
 
@@ -115,47 +116,44 @@ class Prompt:
         self._stdout = stdout
         # Prompts only for a person at a terminal; piped input gets just the results.
         self._interactive = stdin.isatty() and stdout.isatty()
+        self._buffer: list[str] = []  # the lines of the statement being read
         self.failed = 0
 
     def _lines(self) -> Iterator[str]:
-        pending = False
+        """Input lines; at a terminal the prompt says whether a statement is open."""
         while True:
             if self._interactive:
                 try:
-                    yield input(MORE if pending else PROMPT)
+                    yield input(MORE if self._buffer else PROMPT)
                 except EOFError:
+                    print(file=self._stdout)
                     return
                 except KeyboardInterrupt:  # Ctrl-C drops the statement being typed
                     print(file=self._stdout)
-                    yield "\x03"
+                    self._buffer = []
             else:
                 line = self._stdin.readline()
                 if not line:
                     return
                 yield line.rstrip("\n")
-            pending = True
 
     def run(self) -> int:
         if self._interactive:
             import readline  # noqa: F401 - line editing and history for input()
 
             print("newswatch sql: .help for help, .quit to leave", file=self._stdout)
-        buffer: list[str] = []
         for line in self._lines():
-            if line == "\x03":
-                buffer = []
-                continue
-            if not buffer and line.strip().startswith("."):
+            if not self._buffer and line.strip().startswith("."):
                 if not self._command(line.strip()):
                     break
                 continue
-            if buffer or line.strip():
-                buffer.append(line)
+            if self._buffer or line.strip():
+                self._buffer.append(line)
             if line.rstrip().endswith(";"):
-                self._execute("\n".join(buffer))
-                buffer = []
-        if any(line.strip() for line in buffer):  # a last statement without ';'
-            self._execute("\n".join(buffer))
+                self._execute("\n".join(self._buffer))
+                self._buffer = []
+        if any(line.strip() for line in self._buffer):  # a last statement without ';'
+            self._execute("\n".join(self._buffer))
         return EXIT_QUERY_FAILED if self.failed else EXIT_OK
 
     def _execute(self, statement: str) -> None:
@@ -179,9 +177,18 @@ class Prompt:
             self._format = argument.strip()
         elif name == ".tables":
             self._execute(
-                "SELECT table_name AS view, string_agg(column_name, ', ' ORDER BY ordinal_position) "
-                "AS columns FROM information_schema.columns GROUP BY ALL ORDER BY view;"
+                "SELECT table_name AS view, count(*) AS columns FROM information_schema.columns "
+                "GROUP BY ALL ORDER BY view"
             )
+        elif name == ".schema" and argument.strip():
+            # Whole types, one a line: a struct's type is longer than a table cell.
+            columns = self._connection.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = $name ORDER BY ordinal_position",
+                {"name": argument.strip()},
+            ).fetchall()
+            width = max((len(c) for c, _ in columns), default=0)
+            print("\n".join(f"{c.ljust(width)}  {t}" for c, t in columns), file=self._stdout)
         else:
             print(HELP, file=self._stdout)
         return True
