@@ -17,7 +17,8 @@ import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from outputs import read_articles, read_jsonl
 from servers import LocalHttpServer, feed_with_etag, respond
 
 from newswatch.pipelines.cli import main
-from newswatch.pipelines.explore.formats import MAX_CELL
+from newswatch.pipelines.explore.formats import MAX_CELL, format_rows
 from newswatch.pipelines.explore.views import VIEWS, open_dataset
 from newswatch.schemas import ARTICLE_SCHEMA
 
@@ -324,3 +325,42 @@ def test_an_empty_folder_gives_empty_views(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert next(csv.reader(io.StringIO(result.stdout))) == [*ARTICLE_SCHEMA.names, "dt"]
     assert "no dataset at" in result.stderr
+
+
+NASTY = [
+    None,
+    'comma, "quote"\nnew line',
+    "ünïcødé ✓",
+    b"\x00\xff",
+    [{"id": "t", "score": 0.5, "evidence": ["a", None]}],
+    {"k": date(2024, 5, 1)},
+    datetime(2024, 5, 1, 8, 30, tzinfo=UTC),
+    timedelta(days=1, hours=2),
+    Decimal("1.50"),
+    True,
+]
+
+
+def test_every_format_writes_the_nasty_values() -> None:
+    columns = [f"c{i}" for i in range(len(NASTY))]
+    [row] = list(csv.reader(io.StringIO(format_rows(columns, [NASTY], "csv"))))[1:]
+    assert row == [
+        "",
+        'comma, "quote"\nnew line',
+        "ünïcødé ✓",
+        "AP8=",
+        '[{"id": "t", "score": 0.5, "evidence": ["a", null]}]',
+        '{"k": "2024-05-01"}',
+        "2024-05-01T08:30:00+00:00",
+        "1 day, 2:00:00",
+        "1.5",
+        "true",
+    ]
+    [record] = [json.loads(line) for line in format_rows(columns, [NASTY], "json").splitlines()]
+    assert list(record.values()) == [
+        None, NASTY[1], NASTY[2], "AP8=", NASTY[4], {"k": "2024-05-01"},
+        "2024-05-01T08:30:00+00:00", "1 day, 2:00:00", 1.5, True,
+    ]  # fmt: skip
+    table = format_rows(columns, [NASTY], "table").splitlines()
+    assert len(table) == 4  # header, dashes, one line for the row, the count
+    assert table[2].startswith("NULL") and 'comma, "quote" new line' in table[2]

@@ -18,7 +18,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -39,7 +39,7 @@ def plain_value(value: Any) -> Any:
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, Decimal):
         return float(value)
-    if isinstance(value, UUID):
+    if isinstance(value, UUID | timedelta):
         return str(value)
     if isinstance(value, dict):
         return {str(k): plain_value(v) for k, v in value.items()}
@@ -54,7 +54,7 @@ def _text(value: Any) -> str:
         return ""
     plain = plain_value(value)
     if isinstance(plain, list | dict):
-        return json.dumps(plain, ensure_ascii=False)
+        return json.dumps(plain, ensure_ascii=False, default=str)
     if isinstance(plain, bool):
         return "true" if plain else "false"
     return str(plain)
@@ -103,6 +103,7 @@ def _json_lines(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         json.dumps(
             {name: plain_value(v) for name, v in zip(columns, row, strict=True)},
             ensure_ascii=False,
+            default=str,  # a type DuckDB may add later is written as its text
         )
         for row in rows
     )

@@ -26,6 +26,7 @@ __all__ = ["add_out_argument", "add_parser", "dataset_root", "first_line", "main
 
 EXIT_OK = 0
 EXIT_QUERY_FAILED = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 # The bundled config's `output` (pipelines/defaults/config.yaml).
 DEFAULT_OUT = "./newswatch-data"
 PROMPT = "newswatch> "
@@ -98,6 +99,8 @@ def main(args: argparse.Namespace) -> int:
         except duckdb.Error as err:
             print(f"newswatch sql: {first_line(err)}", file=sys.stderr)
             return EXIT_QUERY_FAILED
+        except KeyboardInterrupt:  # Ctrl-C during a long query
+            return EXIT_INTERRUPTED
         if text:
             print(text)
         return EXIT_OK
