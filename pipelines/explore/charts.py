@@ -41,10 +41,14 @@ def _nice_max(value: int) -> int:
 
 
 def _tick_indexes(count: int, most: int = 7) -> list[int]:
+    """Days to label: evenly spaced, and the last one unless it would crowd its neighbour."""
     if count <= most:
         return list(range(count))
     step = -(-(count - 1) // (most - 1))
-    return list(range(0, count, step))
+    ticks = list(range(0, count, step))
+    if count - 1 - ticks[-1] >= step / 2:
+        ticks.append(count - 1)
+    return ticks
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"newswatch report: cannot write {target}: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILED
     print(
-        f"newswatch report: {target} ({len(page) / 1024:.0f} KiB; {len(report.topics)} topics, "
+        f"newswatch report: {target} ({len(page) / 1024:.0f} KiB; "
+        f"{len(report.topics)} topic{'' if len(report.topics) == 1 else 's'}, "
         f"{report.articles} articles from {report.window.start} to {report.window.end}) "
         f"in {time.perf_counter() - started:.1f}s"
     )
