@@ -9,9 +9,9 @@ of alerts and the ``Rejection`` record. A view reads the files of its folder whe
 runs (Hive partitions: ``dt`` is a DATE column); a folder with no files yet gives an empty
 view with the same columns, so a query written today also runs on a fresh dataset.
 
-``runs`` and ``feeds`` read the run reports under ``_state/runs/`` that each committed run
-writes (``pipelines/commit.py``'s ``write_run_report``): one row per run, and one row per
-feed per run. Timestamps are shown in UTC whatever the machine's time zone.
+``runs`` and ``feeds`` read the run reports under ``_state/runs/`` that each committed
+``newswatch run`` writes (``pipelines/commit.py``'s ``write_run_report``; the stream's
+windows write none): one row per run, and one row per feed per run. Timestamps are shown in UTC whatever the machine's time zone.
 
 Only local folders: DuckDB reads object stores through extensions that newswatch does not
 install.
