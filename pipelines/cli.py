@@ -38,8 +38,6 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from newswatch.pipelines.explore import commands as explore_commands
-
 if TYPE_CHECKING:  # imported where used: Beam is slow to import
     from newswatch.pipelines.lock import RunLock
 
@@ -188,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subscribe.add_argument("--format", choices=("text", "json"), default="text")
     subscribe.add_argument("--group", help="a subscriber name: resume where it left off")
-    explore_commands.add_parser(commands)
+    from newswatch.pipelines.explore import commands as explore_commands
+
+    explore_commands.add_parser(commands)  # sql, report
     return parser
 
 
@@ -206,7 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _broker(args)
     if args.command == "produce":
         return _produce(args)
-    if args.command in explore_commands.COMMANDS:
+    if args.command in ("sql", "report"):
+        from newswatch.pipelines.explore import commands as explore_commands
+
         return explore_commands.main(args)
     return _subscribe(args)
 

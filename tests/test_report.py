@@ -279,8 +279,9 @@ def test_the_proxy_sees_a_page_that_loads_from_another_host(tmp_path: Path) -> N
     leaky.write_text('<html><body><img src="http://images.example/x.png"></body></html>')
     with RecordingProxy() as proxy:
         chromium(leaky, tmp_path / "profile", "--dump-dom", proxy=proxy)
-    [request] = requests_for_the_page(leaky, proxy.connections)
-    assert request.startswith(b"GET http://images.example/x.png ")
+    requests = requests_for_the_page(leaky, proxy.connections)
+    assert requests  # a browser may retry a request the proxy dropped
+    assert all(r.startswith(b"GET http://images.example/x.png ") for r in requests)
 
 
 def test_the_charts_are_drawn(browser: tuple[Dom, Path, RecordingProxy]) -> None:

@@ -6,9 +6,7 @@ import argparse
 
 from newswatch.pipelines.explore import report_command, sql_command
 
-__all__ = ["COMMANDS", "add_parser", "main"]
-
-COMMANDS = ("sql", "report")
+__all__ = ["add_parser", "main"]
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
