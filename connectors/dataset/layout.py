@@ -23,19 +23,36 @@ the run commits (``pipelines/commit/``), so readers never see a partial run.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
-from newswatch.connectors import filesystem
-
-__all__ = ["ALERTS", "ARTICLES", "DATASETS", "REJECTED", "OutputLayout", "StagedFile"]
+__all__ = [
+    "ALERTS",
+    "ARTICLES",
+    "DATASETS",
+    "REJECTED",
+    "RUN_REPORTS",
+    "OutputLayout",
+    "StagedFile",
+]
 
 ARTICLES = "articles"
 ALERTS = "alerts"
 REJECTED = "rejected"
 DATASETS = (ARTICLES, ALERTS, REJECTED)
+RUN_REPORTS = "runs"  # under _state
 
 _STAGING = "_staging"
 _STATE = "_state"
+
+
+def _join(base: str, *parts: str) -> str:
+    """Paths joined as Beam filesystems join them; Beam is imported only for a URL, so the
+    layout can name local paths for tools that never load Beam (``newswatch sql``)."""
+    if "://" not in base:
+        return os.path.join(base, *parts)
+
+    return _join(base, *parts)
 
 
 @dataclass(frozen=True)
@@ -47,35 +64,35 @@ class OutputLayout:
 
     @property
     def staging_root(self) -> str:
-        return filesystem.join(self.root, _STAGING)
+        return _join(self.root, _STAGING)
 
     @property
     def staging_dir(self) -> str:
-        return filesystem.join(self.root, _STAGING, self.run_id)
+        return _join(self.root, _STAGING, self.run_id)
 
     def staging_of(self, run_id: str) -> str:
-        return filesystem.join(self.root, _STAGING, run_id)
+        return _join(self.root, _STAGING, run_id)
 
     def state(self, *parts: str) -> str:
         """A path under ``_state``: manifests, run reports, validators, lock, indexes."""
-        return filesystem.join(self.root, _STATE, *parts)
+        return _join(self.root, _STATE, *parts)
 
     def dataset_dir(self, kind: str) -> str:
-        return filesystem.join(self.root, kind)
+        return _join(self.root, kind)
 
     def committed_files(self, kind: str, suffix: str, day: str = "*") -> str:
         """The glob of committed files of one kind, in one ``dt=`` partition or all."""
-        return filesystem.join(self.root, kind, f"dt={day}", f"*.{suffix}")
+        return _join(self.root, kind, f"dt={day}", f"*.{suffix}")
 
     def file_name(self, kind: str, chunk: int, suffix: str) -> str:
         prefix = "part" if kind == ARTICLES else kind
         return f"{prefix}-{self.run_id}-{chunk:05d}.{suffix}"
 
     def staged_path(self, kind: str, partition: str, name: str) -> str:
-        return filesystem.join(self.staging_dir, kind, f"dt={partition}", name)
+        return _join(self.staging_dir, kind, f"dt={partition}", name)
 
     def final_path(self, kind: str, partition: str, name: str) -> str:
-        return filesystem.join(self.root, kind, f"dt={partition}", name)
+        return _join(self.root, kind, f"dt={partition}", name)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@
     newswatch produce --topic NAME [--bootstrap HOST:PORT] (--sample | FILE.jsonl)
     newswatch alerts subscribe [--topic ID ...] [--bootstrap HOST:PORT | --dir DIR]
                                [--from-beginning] [--format text|json] [--group NAME]
+    newswatch sql [--out DIR] [QUERY] [--format table|csv|json]
+    newswatch report [--out DIR] [--html FILE] [--since 30d] [--topic ID ...]
 
 Each command lives in its own module, which adds its parser (``add_parser``) and handles
 it (``main``); exit codes are in ``exits.py``.
@@ -20,7 +22,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from newswatch.pipelines.cli import broker, produce, run_command, stream_command, subscribe
+from newswatch.pipelines.cli import (
+    broker,
+    produce,
+    report,
+    run_command,
+    sql,
+    stream_command,
+    subscribe,
+)
 from newswatch.pipelines.cli.console import configure_logging
 from newswatch.pipelines.cli.exits import EXIT_CONFIG
 
@@ -38,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     alerts = commands.add_parser("alerts", help="follow raised alerts")
     alert_commands = alerts.add_subparsers(dest="alerts_command", required=True)
     subscribe.add_parser(alert_commands)
+    sql.add_parser(commands)
+    report.add_parser(commands)
     return parser
 
 

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from newswatch.connectors import filesystem
-from newswatch.connectors.dataset.layout import OutputLayout
+from newswatch.connectors.dataset.layout import RUN_REPORTS, OutputLayout
 from newswatch.connectors.kafka.connection import PartitionReport
 from newswatch.connectors.rss.read import FeedReport
 from newswatch.pipelines.commit.manifest import CommitResult
@@ -19,7 +19,7 @@ __all__ = ["read_run_report", "run_report_path", "write_run_report"]
 
 
 def run_report_path(root: str, run_id: str) -> str:
-    return OutputLayout(root).state("runs", f"{run_id}.json")
+    return OutputLayout(root).state(RUN_REPORTS, f"{run_id}.json")
 
 
 def write_run_report(

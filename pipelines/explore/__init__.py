@@ -1,0 +1,1 @@
+"""Looking at a stored dataset: ``newswatch sql`` and ``newswatch report`` (DuckDB views)."""
