@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from newswatch.pipelines import evaluation, explanation
+
 if TYPE_CHECKING:  # imported where used: Beam is slow to import
     from newswatch.pipelines.lock import RunLock
 
@@ -128,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _add_stream_parser(commands)
+    evaluation.add_parser(commands)
+    explanation.add_parser(commands)
 
     produce = commands.add_parser(
         "produce",
@@ -193,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if beam_args and args.command not in ("run", "stream"):
         print(f"newswatch: unknown arguments: {' '.join(beam_args)}", file=sys.stderr)
         return EXIT_CONFIG
+    if hasattr(args, "handler"):  # commands that register themselves (eval, explain)
+        return int(args.handler(args))
     if args.command == "run":
         return _run(args, beam_args)
     if args.command == "stream":
