@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from newswatch.pipelines.entities import surface_key
 from newswatch.pipelines.errors import ConfigError
 from newswatch.pipelines.evaluation_copies import CopyScores, copy_scores
 from newswatch.pipelines.explanation import (
@@ -200,10 +201,11 @@ def entity_score(evaluated: Iterable[Evaluated]) -> EntityScore:
         if e.record.entities is None:
             continue
         records += 1
-        names = {entity.canonical.casefold() for entity in e.article.entities}
+        # Names compare as the alias table compares them: case, hyphens, a leading "the".
+        names = {surface_key(entity.canonical) for entity in e.article.entities}
         for name in dict.fromkeys(e.record.entities):
             gold += 1
-            if name.casefold() in names:
+            if surface_key(name) in names:
                 found += 1
             else:
                 missed[name] += 1

@@ -20,7 +20,12 @@ from spacy.attrs import IS_PUNCT, IS_SPACE, LEMMA, LOWER
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from newswatch.pipelines.entities import AliasTable, canonical_entities, display_name
+from newswatch.pipelines.entities import (
+    AliasTable,
+    canonical_entities,
+    display_name,
+    fold_typography,
+)
 from newswatch.pipelines.topics import (
     ENTITY_PREFIX,
     AnalysedSentence,
@@ -100,7 +105,10 @@ class TermIndex:
         index: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
         plain = sorted({key for rule in rules for key in rule.terms if not is_entity_term(key)})
         for key, doc in zip(plain, nlp.pipe(plain), strict=True):
-            forms = {tuple(t.lower_ for t in doc), tuple(t.lemma_.lower() for t in doc)}
+            forms = {
+                tuple(fold_typography(t.lower_) for t in doc),
+                tuple(fold_typography(t.lemma_.lower()) for t in doc),
+            }
             for form in forms:
                 if form:
                     index.setdefault(form[0], set()).add((key, form))
@@ -217,8 +225,11 @@ def _token_forms(doc: Any) -> tuple[list[str], list[str]]:
     hashes = doc.to_array([LOWER, LEMMA]).reshape(-1, 2)
     lower_hashes, lower_at = np.unique(hashes[:, 0], return_inverse=True)
     lemma_hashes, lemma_at = np.unique(hashes[:, 1], return_inverse=True)
-    lowers = np.array([strings[h] for h in lower_hashes.tolist()], dtype=object)
-    lemmas = np.array([strings[h].lower() for h in lemma_hashes.tolist()], dtype=object)
+    # Folded, so a term written with a straight apostrophe matches a curly one.
+    lowers = np.array([fold_typography(strings[h]) for h in lower_hashes.tolist()], dtype=object)
+    lemmas = np.array(
+        [fold_typography(strings[h].lower()) for h in lemma_hashes.tolist()], dtype=object
+    )
     return lowers[lower_at].tolist(), lemmas[lemma_at].tolist()
 
 

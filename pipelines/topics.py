@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from newswatch.pipelines.entities import fold_typography
 from newswatch.pipelines.errors import ConfigError
 from newswatch.schemas import TopicMatch
 
@@ -34,8 +35,9 @@ Unit = tuple[int, ...]  # the indexes of the sentences one scope holds, in text 
 
 
 def term_key(term: str) -> str:
-    """How a term is keyed in an analysis: case-folded, whitespace folded, prefix kept."""
-    term = _SPACE.sub(" ", term).strip()
+    """How a term is keyed in an analysis: case-folded, typography and whitespace folded,
+    prefix kept."""
+    term = _SPACE.sub(" ", fold_typography(term)).strip()
     if term.lower().startswith(ENTITY_PREFIX):
         return ENTITY_PREFIX + term[len(ENTITY_PREFIX) :].strip().casefold()
     return term.casefold()
