@@ -276,7 +276,15 @@ def format_text(result: Evaluation) -> str:
     if e.missed:
         lines.append("  most missed: " + ", ".join(f"{n} ({c})" for n, c in e.missed))
     for language, data in result.languages.items():
-        lines.append(f"\nlanguage {language}: {json.dumps(data, ensure_ascii=False)}")
+        topics = "; ".join(
+            f"{topic} precision {c['precision']} recall {c['recall']} "
+            f"(tp {c['tp']}, fp {c['fp']}, fn {c['fn']})"
+            for topic, c in data["topics"].items()
+        )
+        lines.append(
+            f"language {language}: {data['records']} records; {topics or 'no labels'}; "
+            f"entity recall {data['entity_recall']}"
+        )
     return "\n".join(lines)
 
 
