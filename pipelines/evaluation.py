@@ -261,7 +261,8 @@ def format_text(result: Evaluation) -> str:
             lines.append(f"\n{topic}: no labels")
             continue
         lines.append(
-            f"\n{topic.id}: precision {topic.precision} recall {topic.recall} F1 {topic.f1} "
+            f"\n{topic.id}: precision {_shown(topic.precision)} recall {_shown(topic.recall)} "
+            f"F1 {_shown(topic.f1)} "
             f"(tp {topic.tp}, fp {topic.fp}, fn {topic.fn}; "
             f"{topic.labelled} labelled, {topic.ambiguous_left_out} ambiguous left out)"
         )
@@ -272,20 +273,24 @@ def format_text(result: Evaluation) -> str:
     lines.append("")
     lines.extend(result.copies.lines())
     e = result.entities
-    lines.append(f"\nentities: {e.found} of {e.gold} gold names found, recall {e.recall}")
+    lines.append(f"\nentities: {e.found} of {e.gold} gold names found, recall {_shown(e.recall)}")
     if e.missed:
         lines.append("  most missed: " + ", ".join(f"{n} ({c})" for n, c in e.missed))
     for language, data in result.languages.items():
         topics = "; ".join(
-            f"{topic} precision {c['precision']} recall {c['recall']} "
+            f"{topic} precision {_shown(c['precision'])} recall {_shown(c['recall'])} "
             f"(tp {c['tp']}, fp {c['fp']}, fn {c['fn']})"
             for topic, c in data["topics"].items()
         )
         lines.append(
             f"language {language}: {data['records']} records; {topics or 'no labels'}; "
-            f"entity recall {data['entity_recall']}"
+            f"entity recall {_shown(data['entity_recall'])}"
         )
     return "\n".join(lines)
+
+
+def _shown(figure: float | None) -> str:
+    return "n/a" if figure is None else f"{figure:g}"
 
 
 # --- the command --------------------------------------------------------------------------------

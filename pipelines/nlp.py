@@ -196,12 +196,9 @@ def analyse_doc(
             for key, offset in terms.find_at(lowers[start:end], lemmas[start:end])
         }
         found |= {
-            (
-                ENTITY_PREFIX + canonical_by_span[(ent.start_char, ent.end_char)].casefold(),
-                word_at[ent.start],
-            )
+            (ENTITY_PREFIX + canonical.casefold(), word_at[ent.start])
             for ent in inside
-            if (ent.start_char, ent.end_char) in canonical_by_span
+            if (canonical := canonical_by_span.get((ent.start_char, ent.end_char)))
         }
         sentences.append(
             AnalysedSentence(
