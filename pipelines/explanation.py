@@ -271,30 +271,26 @@ def _input_text(args: argparse.Namespace, config: Config) -> tuple[str, str]:
 
 
 def stored_article(root: str, url_or_id: str) -> dict[str, Any]:
-    """The stored article with this URL or article id; LookupError when there is none."""
-    import pyarrow.compute as pc
+    """The stored article with this URL or article id; LookupError when there is none.
+
+    Each committed file's ``article_id`` column is read first, the text only of the file
+    that holds the article, newest partitions first.
+    """
     import pyarrow.parquet as pq
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
 
     from newswatch.connectors import filesystem
     from newswatch.connectors.dataset import ARTICLES
     from newswatch.pipelines.normalize import article_id, canonical_url
 
-    wanted = url_or_id
-    if "://" in url_or_id:
-        wanted = article_id(canonical_url(url_or_id))
-    for path in reversed(
-        filesystem.list_files(filesystem.join(root, ARTICLES, "dt=*", "*.parquet"))
-    ):
-        table = pq.read_table(_opened(path), columns=ARTICLE_COLUMNS)
-        rows = table.filter(pc.equal(table["article_id"], wanted)).to_pylist()
-        if rows:
-            return rows[0]
+    wanted = article_id(canonical_url(url_or_id)) if "://" in url_or_id else url_or_id
+    pattern = filesystem.join(root, ARTICLES, "dt=*", "*.parquet")
+    for path in reversed(filesystem.list_files(pattern)):
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            parquet = pq.ParquetFile(handle)
+            ids = parquet.read(columns=["article_id"]).column(0).to_pylist()
+            if wanted in ids:
+                rows = parquet.read(columns=ARTICLE_COLUMNS).to_pylist()
+                return rows[ids.index(wanted)]
     raise LookupError(f"no stored article {url_or_id!r} under {root}")
-
-
-def _opened(path: str) -> Any:
-    import io
-
-    from newswatch.connectors import filesystem
-
-    return io.BytesIO(filesystem.read_file(path))
