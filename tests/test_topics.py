@@ -142,10 +142,10 @@ def two_rules(second: dict[str, Any]) -> dict[str, Any]:
     ("data", "path", "message"),
     [
         # not a mapping, or the wrong top-level keys
-        (None, "", "single key 'topics'"),
-        (["dprk"], "", "single key 'topics'"),
-        ({"topic": []}, "", "single key 'topics'"),
-        ({**rules_with(), "extra": 1}, "", "single key 'topics'"),
+        (None, "", "mapping with the key 'topics'"),
+        (["dprk"], "", "mapping with the key 'topics'"),
+        ({"topic": []}, "", "mapping with the key 'topics'"),
+        ({**rules_with(), "extra": 1}, "extra", "unknown key"),
         ({"topics": None}, "topics", "non-empty list"),
         ({"topics": []}, "topics", "non-empty list"),
         ({"topics": {"id": "x"}}, "topics", "non-empty list"),

@@ -23,6 +23,7 @@ from newswatch.connectors import filesystem
 from newswatch.connectors.dataset.layout import ALERTS, ARTICLES, OutputLayout
 from newswatch.pipelines.core.alerting import alert_key
 from newswatch.pipelines.core.minhash import Signed
+from newswatch.pipelines.core.normalization import article_id, canonical_url
 
 __all__ = [
     "ReadStoredAlertKeys",
@@ -32,17 +33,11 @@ __all__ = [
     "article_ids_in",
     "read_horizon_signatures",
     "signatures_in",
+    "stored_article",
 ]
 
 # What a later run needs of a stored article to cluster with it; no other column is read.
-SIGNATURE_COLUMNS = (
-    "article_id",
-    "published_at",
-    "ingested_at",
-    "cluster_id",
-    "minhash",
-    "shingle_count",
-)
+SIGNATURE_COLUMNS = ("article_id", "published_at", "cluster_id", "minhash", "shingle_count")
 
 
 def article_ids_in(handle: BinaryIO) -> list[str]:
@@ -71,7 +66,7 @@ def signatures_in(handle: BinaryIO) -> list[Signed]:
             cluster_id=row["cluster_id"],
             minhash=row["minhash"],
             shingle_count=row["shingle_count"],
-            day=(row["published_at"] or row["ingested_at"]).strftime("%Y-%m-%d"),
+            day=row["published_at"].strftime("%Y-%m-%d") if row["published_at"] else "",
         )
         for row in parquet.read(columns=list(SIGNATURE_COLUMNS)).to_pylist()
     ]
@@ -164,3 +159,21 @@ class ReadStoredSignatures(beam.PTransform):
             | "DayFiles" >> beam.Map(_DayFiles(self._root))
             | "ReadFiles" >> _ReadMatching(signatures_in)
         )
+
+
+def stored_article(
+    root: str, url_or_id: str, columns: Sequence[str] = ("article_id", "url", "title", "text")
+) -> dict[str, Any]:
+    """The stored article with this URL or article id; LookupError when there is none.
+
+    Each committed file's ``article_id`` column is read first, the text only of the file
+    that holds the article, newest partitions first.
+    """
+    wanted = article_id(canonical_url(url_or_id)) if "://" in url_or_id else url_or_id
+    pattern = OutputLayout(root).committed_files(ARTICLES, "parquet")
+    for path in reversed(filesystem.list_files(pattern)):
+        parquet = pq.ParquetFile(io.BytesIO(filesystem.read_file(path)))
+        ids = parquet.read(columns=["article_id"]).column(0).to_pylist()
+        if wanted in ids:
+            return parquet.read(columns=list(columns)).to_pylist()[ids.index(wanted)]
+    raise LookupError(f"no stored article {url_or_id!r} under {root}")

@@ -9,6 +9,10 @@
     newswatch produce --topic NAME [--bootstrap HOST:PORT] (--sample | FILE.jsonl)
     newswatch alerts subscribe [--topic ID ...] [--bootstrap HOST:PORT | --dir DIR]
                                [--from-beginning] [--format text|json] [--group NAME]
+    newswatch eval [--config FILE] [--topics FILE] [--aliases FILE] [--format text|json]
+                   LABELLED.jsonl
+    newswatch explain [--config FILE] [--topics FILE] [--aliases FILE] [--out DIR]
+                      [--format text|json] (URL | ARTICLE_ID | -)
     newswatch sql [--out DIR] [QUERY] [--format table|csv|json]
     newswatch report [--out DIR] [--html FILE] [--since 30d] [--topic ID ...]
 
@@ -24,6 +28,8 @@ from collections.abc import Sequence
 
 from newswatch.pipelines.cli import (
     broker,
+    eval_command,
+    explain_command,
     produce,
     report,
     run_command,
@@ -43,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run_command.add_parser(commands)
     stream_command.add_parser(commands)
+    eval_command.add_parser(commands)
+    explain_command.add_parser(commands)
     produce.add_parser(commands)
     broker.add_parser(commands)
     alerts = commands.add_parser("alerts", help="follow raised alerts")

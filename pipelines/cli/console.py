@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from newswatch.pipelines.control.settings import STATUS_LOGGER, Config
 
@@ -41,15 +42,16 @@ class JsonLinesFormatter(logging.Formatter):
     """One JSON object a line: time (UTC, ISO 8601), level, logger, message[, exception]."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
         # Structured fields a record carries (the stream's status) go in as they are.
-        if isinstance(getattr(record, "status", None), dict):
-            entry["status"] = record.status
+        status = getattr(record, "status", None)
+        if isinstance(status, dict):
+            entry["status"] = status
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

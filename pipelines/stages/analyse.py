@@ -8,9 +8,9 @@ from collections.abc import Iterator, Sequence
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from newswatch.pipelines.control.config import NlpSettings
+from newswatch.pipelines.control.settings import NlpSettings
 from newswatch.pipelines.core.aliases import AliasTable
-from newswatch.pipelines.core.nlp import TextAnalyser, document_text
+from newswatch.pipelines.core.nlp import TextAnalyser
 from newswatch.pipelines.core.rules import TextAnalysis, TopicRule, match_topics
 from newswatch.schemas import Article
 
@@ -37,9 +37,7 @@ class _AnalyseBatchFn(beam.DoFn):
 
     def process(self, batch: Sequence[Article]) -> Iterator[Analysed]:
         assert self._analyser is not None, "setup() loads the model"
-        texts = (document_text(a.title, a.text, self._settings.max_chars) for a in batch)
-        for article, (entities, analysis) in zip(batch, self._analyser.analyse(texts), strict=True):
-            yield dataclasses.replace(article, entities=entities), analysis
+        yield from self._analyser.analyse_articles(batch, self._settings.max_chars)
         self._articles.inc(len(batch))
         self._batch_sizes.update(len(batch))
 

@@ -45,11 +45,10 @@ from newswatch.pipelines.core.minhash import (
     days_around,
     decide_cluster,
     decode_signature,
-    encode_signature,
     first_seen_of,
     near_duplicates_of,
-    shingle_hashes,
-    signature,
+    sign_article,
+    signed_of,
 )
 from newswatch.pipelines.core.signature_index import SignatureIndex
 from newswatch.schemas import Article
@@ -57,7 +56,6 @@ from newswatch.schemas import Article
 __all__ = [
     "ClusterNearDuplicates",
     "ClusterNearDuplicatesStreaming",
-    "sign_article",
 ]
 
 ARTICLE = "article"
@@ -74,26 +72,6 @@ class _HorizonDays:
 
     def __call__(self, article: Article) -> list[str]:
         return days_around(article.partition_date, self._horizon_days)
-
-
-def sign_article(article: Article, num_perm: int) -> Article:
-    """The article with its ``minhash`` and ``shingle_count`` set from its text."""
-    shingles = shingle_hashes(article.text)
-    minhash = encode_signature(signature(shingles, num_perm)) if len(shingles) else b""
-    return dataclasses.replace(article, minhash=minhash, shingle_count=len(shingles))
-
-
-def signed_of(article: Article, this_run: bool = True) -> Signed:
-    """A signed article's signature record, in its own cluster until decided otherwise."""
-    return Signed(
-        article_id=article.article_id,
-        published_at=article.published_at,
-        this_run=this_run,
-        cluster_id=article.article_id,
-        minhash=article.minhash,
-        shingle_count=article.shingle_count,
-        day=article.partition_date,
-    )
 
 
 def with_cluster(article: Article, cluster_id: str, is_duplicate: bool) -> Article:
