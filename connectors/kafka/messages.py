@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from apache_beam.metrics import Metrics
 
@@ -61,17 +62,9 @@ def parse_message(
         return reject("not_json", f"not JSON: {err}")
     if not isinstance(record, dict):
         return reject("not_an_object", f"a JSON {type(record).__name__}, not an object")
-    for key in _TEXT_FIELDS:
-        if record.get(key) is not None and not isinstance(record[key], str):
-            return reject(
-                "wrong_type", f"'{key}' must be a string, not {type(record[key]).__name__}"
-            )
-    published = record.get("published")
-    if published is not None and not isinstance(published, str):
-        return reject("wrong_type", f"'published' must be a string, not {type(published).__name__}")
-    authors = record.get("authors", [])
-    if not isinstance(authors, list) or not all(isinstance(a, str) for a in authors):
-        return reject("wrong_type", "'authors' must be a list of strings")
+    wrong = _wrong_type(record)
+    if wrong:
+        return reject("wrong_type", wrong)
     if not (record.get("url") or "").strip() and not (record.get("id") or "").strip():
         return reject("missing_url_and_id", "the article has neither 'url' nor 'id'")
     return RawArticle(
@@ -83,10 +76,24 @@ def parse_message(
         title=record.get("title"),
         summary=record.get("summary"),
         content=record.get("text"),
-        published=published,
-        authors=tuple(authors),
+        published=record.get("published"),
+        authors=tuple(record.get("authors", [])),
         language=record.get("language"),
     )
+
+
+def _wrong_type(record: dict[str, Any]) -> str | None:
+    """Why a field of a message has the wrong JSON type, or None."""
+    for key in _TEXT_FIELDS:
+        if record.get(key) is not None and not isinstance(record[key], str):
+            return f"'{key}' must be a string, not {type(record[key]).__name__}"
+    published = record.get("published")
+    if published is not None and not isinstance(published, str):
+        return f"'published' must be a string, not {type(published).__name__}"
+    authors = record.get("authors", [])
+    if not isinstance(authors, list) or not all(isinstance(a, str) for a in authors):
+        return "'authors' must be a list of strings"
+    return None
 
 
 @dataclass

@@ -183,16 +183,7 @@ def _fetch_http(
     if any("\r" in v or "\n" in v for v in headers.values()):
         return FetchResult("failed", error="invalid request header value (line break)")
     auth_origin, authorization = _basic_auth(url)
-    opener = urllib.request.OpenerDirector()
-    # Built by hand: no redirect handler (we follow redirects ourselves, checking each
-    # target's scheme) and no file, ftp or data handlers at all.
-    for handler in (
-        urllib.request.ProxyHandler(),
-        DeadlineHandler(deadline),
-        urllib.request.HTTPDefaultErrorHandler(),
-        urllib.request.HTTPErrorProcessor(),
-    ):
-        opener.add_handler(handler)
+    opener = _opener(deadline)
     current, status = url, None
     try:
         for _ in range(max_redirects + 1):
@@ -229,6 +220,20 @@ def _fetch_http(
     except UnicodeError:  # e.g. an IDNA host label that cannot be encoded
         message = "invalid URL: host name cannot be encoded"
     return FetchResult("failed", http_status=status, error=_one_line(message, url))
+
+
+def _opener(deadline: float) -> urllib.request.OpenerDirector:
+    """Built by hand: no redirect handler (redirects are followed by ``_fetch_http``, which
+    checks each target's scheme) and no file, ftp or data handlers at all."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),
+        DeadlineHandler(deadline),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
 
 
 def _non_2xx(
