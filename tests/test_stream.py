@@ -69,6 +69,14 @@ def stream_config(
     )
 
 
+def new_topics(broker: Broker, partitions: int) -> tuple[str, str]:
+    """A topic to read, and one for the alerts."""
+    return (
+        new_topic(broker.bootstrap, partitions=partitions),
+        new_topic(broker.bootstrap, partitions=1, prefix="alerts"),
+    )
+
+
 @pytest.fixture
 def subscribe() -> Iterator[Any]:
     """Starts ``newswatch alerts subscribe --format json`` on an alerts topic, from the start."""
@@ -93,16 +101,16 @@ def subscribe() -> Iterator[Any]:
 
 
 def next_alert(subscriber: Subscriber) -> dict[str, Any]:
-    [alert] = subscriber.alerts(1, timeout_s=WAIT_S)
-    return alert
+    alerts = subscriber.alerts(1, timeout_s=WAIT_S)
+    assert alerts, "no alert reached the subscriber"
+    return alerts[0]
 
 
 @pytest.mark.slow
 def test_an_alert_while_streaming_and_a_restart_that_loses_and_repeats_nothing(
     broker: Broker, tmp_path: Path, subscribe: Any
 ) -> None:
-    topic = new_topic(broker.bootstrap, partitions=3)
-    alerts_topic = new_topic(broker.bootstrap, partitions=1, prefix="alerts")
+    topic, alerts_topic = new_topics(broker, partitions=3)
     out = tmp_path / "data"
     config = stream_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
     subscriber = subscribe(broker.bootstrap, alerts_topic)
@@ -172,8 +180,7 @@ def test_an_alert_while_streaming_and_a_restart_that_loses_and_repeats_nothing(
 def test_a_drain_that_times_out_exits_4_and_the_next_start_loses_nothing(
     broker: Broker, tmp_path: Path
 ) -> None:
-    topic = new_topic(broker.bootstrap, partitions=2)
-    alerts_topic = new_topic(broker.bootstrap, partitions=1, prefix="alerts")
+    topic, alerts_topic = new_topics(broker, partitions=2)
     out = tmp_path / "data"
     config = stream_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
     hurried = stream_config(
@@ -191,7 +198,8 @@ def test_a_drain_that_times_out_exits_4_and_the_next_start_loses_nothing(
     assert any("did not commit within 1s" in line for line in stream.lines())
     assert not (out / "_state" / "run.lock").exists()  # the lock was released
 
-    stream = Stream(config)
+    # A thousand articles through the NLP stage: on a busy machine this takes minutes.
+    stream = Stream(config, wait_s=3 * WAIT_S)
     stream.wait_for_status(
         lambda s: s["stored"] == len(backlog) and s["pending_stored"] == 0, "the backlog stored"
     )
@@ -208,8 +216,7 @@ def test_max_runtime_drains_and_exits_0_with_text_status_lines(
     broker: Broker, tmp_path: Path
 ) -> None:
     """Also the one test of the text form of the status (the default --log-format)."""
-    topic = new_topic(broker.bootstrap, partitions=2)
-    alerts_topic = new_topic(broker.bootstrap, partitions=1, prefix="alerts")
+    topic, alerts_topic = new_topics(broker, partitions=2)
     out = tmp_path / "data"
     config = stream_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
     stories = [filler_story(i, seed=51) for i in range(5)]
