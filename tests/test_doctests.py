@@ -56,4 +56,5 @@ def test_docstring_examples(name: str) -> None:
         runner.run(test, out=report.write)
     result = runner.summarize(verbose=False)
     assert result.failed == 0, report.getvalue()
-    assert result.attempted > 0
+    if not result.attempted:
+        pytest.skip(f"every example in {name} is marked +SKIP")
