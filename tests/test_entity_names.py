@@ -123,7 +123,7 @@ def test_bundled_domain_names(surface: str, canonical: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def analyser() -> TextAnalyser:
+def analyser(spacy_loaded_once: None) -> TextAnalyser:
     return TextAnalyser.load("auto", BUNDLED, default_topic_rules())
 
 

@@ -9,7 +9,6 @@ logic decides. ``ClusterNearDuplicates`` has its stage test in test_near_duplica
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from newswatch.pipelines import run as batch
 from newswatch.pipelines.chain import AnalyseArticles
 from newswatch.pipelines.control.config import load_config
 from newswatch.pipelines.control.settings import Config
-from newswatch.pipelines.core import nlp
 from newswatch.pipelines.core.alerting import alert_id
 from newswatch.pipelines.core.normalization import NormalizeSettings, article_id
 from newswatch.pipelines.stages.alerts import RaiseAlerts
@@ -151,26 +149,6 @@ def test_drop_seen_on_an_empty_dataset_keeps_one_copy_of_each(tmp_path: Path) ->
 # --- ExtractEntities + MatchTopics (the real spaCy model) --------------------------------------
 
 
-@pytest.fixture(scope="module")
-def model_loaded_once() -> Iterator[None]:
-    """Each DoFn setup() of this module reuses the first spaCy pipeline loaded for its
-    (model, aliases): the stages run the real model, loaded once, not once per pipeline."""
-    loaded: list[tuple[str, Any, Any]] = []
-    load = nlp.load_pipeline
-
-    def cached(model: str, aliases: Any) -> Any:
-        for known_model, known_aliases, pipeline in loaded:
-            if (known_model, known_aliases) == (model, aliases):
-                return pipeline
-        pipeline = load(model, aliases)
-        loaded.append((model, aliases, pipeline))
-        return pipeline
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(nlp, "load_pipeline", cached)
-        yield
-
-
 ARMS_ARTICLE = article("arms", ARMS_STORIES[0]["text"], title=ARMS_STORIES[0]["title"])
 FILLER = filler_story(3)
 FILLER_ARTICLE = article("filler", FILLER["text"], title=FILLER["title"])
@@ -210,7 +188,7 @@ def arms_evidence(actual: list[Article]) -> None:
         raise BeamAssertException(f"unexpected match {match}")
 
 
-def test_extract_entities_and_match_topics(model_loaded_once: None) -> None:
+def test_extract_entities_and_match_topics(spacy_loaded_once: None) -> None:
     with test_pipeline.TestPipeline() as p:
         analysed = (
             p
@@ -337,7 +315,7 @@ def chain_config(tmp_path: Path) -> Config:
     return dataclasses.replace(BUNDLED, output=str(tmp_path))
 
 
-def test_the_chain_with_batch_stages(chain_config: Config, model_loaded_once: None) -> None:
+def test_the_chain_with_batch_stages(chain_config: Config, spacy_loaded_once: None) -> None:
     with test_pipeline.TestPipeline() as p:
         out = (
             p

@@ -127,7 +127,7 @@ def rules() -> tuple[TopicRule, ...]:
 
 
 @pytest.fixture(scope="module")
-def analyser(rules: tuple[TopicRule, ...]) -> TextAnalyser:
+def analyser(rules: tuple[TopicRule, ...], spacy_loaded_once: None) -> TextAnalyser:
     return TextAnalyser.load("auto", default_alias_table(), rules)
 
 
