@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean
+.PHONY: run test test-fast bench lint clean
 
 # The installer's own notices (the editable install's, pip's) go to .venv/install.log and
 # are shown only when the install fails: the first screen of `make run` is its summary.
@@ -20,6 +20,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Pure units and stage tests (no end-to-end runs, no broker, no child processes).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

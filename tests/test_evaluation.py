@@ -21,6 +21,9 @@ from newswatch.pipelines.cli import main
 from newswatch.pipelines.core.normalization import article_id, canonical_url
 from newswatch.schemas import Article
 
+# `newswatch eval` and `explain` end to end, each loading the spaCy model: not in test-fast.
+pytestmark = pytest.mark.slow
+
 TOPICS = """
 terms:
   korea: ["entity:North Korea", "North Korea", "Pyongyang"]

@@ -256,6 +256,7 @@ def browser(
     yield dom, shot, proxy
 
 
+@pytest.mark.slow  # a real headless Chromium
 def test_the_page_asks_no_host_for_anything(
     page: Path, browser: tuple[Dom, Path, RecordingProxy]
 ) -> None:
@@ -269,6 +270,7 @@ def test_the_page_asks_no_host_for_anything(
     assert not re.search(r"(?i)url\(|@import", html)
 
 
+@pytest.mark.slow  # a real headless Chromium
 def test_the_proxy_sees_a_page_that_loads_from_another_host(tmp_path: Path) -> None:
     leaky = tmp_path / "leaky.html"
     leaky.write_text('<html><body><img src="http://images.example/x.png"></body></html>')
@@ -279,6 +281,7 @@ def test_the_proxy_sees_a_page_that_loads_from_another_host(tmp_path: Path) -> N
     assert all(r.startswith(b"GET http://images.example/x.png ") for r in requests)
 
 
+@pytest.mark.slow  # a real headless Chromium
 def test_the_charts_are_drawn(browser: tuple[Dom, Path, RecordingProxy]) -> None:
     dom, _, _ = browser
     volumes = dom.having("svg", "volume")
@@ -288,6 +291,7 @@ def test_the_charts_are_drawn(browser: tuple[Dom, Path, RecordingProxy]) -> None
     assert len(dom.having("rect", "bar")) >= 3  # entities beside each topic
 
 
+@pytest.mark.slow  # a real headless Chromium
 def test_top_stories_are_listed_and_linked(browser: tuple[Dom, Path, RecordingProxy]) -> None:
     dom, _, _ = browser
     text = "".join(dom.text)
@@ -298,6 +302,7 @@ def test_top_stories_are_listed_and_linked(browser: tuple[Dom, Path, RecordingPr
     assert "HTTP 500" in text and "missing_url_and_id" in text and RUN_IDS[0] in text
 
 
+@pytest.mark.slow  # a real headless Chromium
 def test_text_from_articles_stays_text(browser: tuple[Dom, Path, RecordingProxy]) -> None:
     dom, _, _ = browser
     text = "".join(dom.text)
@@ -309,6 +314,7 @@ def test_text_from_articles_stays_text(browser: tuple[Dom, Path, RecordingProxy]
     assert document_title.startswith("newswatch report, ")
 
 
+@pytest.mark.slow  # a real headless Chromium
 def test_the_screenshot_shows_the_page(browser: tuple[Dom, Path, RecordingProxy]) -> None:
     _, shot, _ = browser
     with Image.open(shot) as image:

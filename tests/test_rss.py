@@ -418,6 +418,7 @@ def test_parse_feed_field_rules() -> None:
 # --- corpora ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # every feed of the shared corpora
 def test_corpora_parse_without_raising() -> None:
     if not CORPORA.is_dir():
         pytest.skip(f"shared corpora not found at {CORPORA}")
