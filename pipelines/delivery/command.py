@@ -69,8 +69,9 @@ def main(args: argparse.Namespace) -> int:
             return EXIT_CONFIG
         moved = retry(root, args.sink)
         for name, count in sorted(moved.items()):
-            print(f"{name}: {count} dead letters queued again")
-        if not moved or not any(moved.values()):
+            if count:
+                print(f"{name}: {count} dead letters queued again")
+        if not any(moved.values()):
             print("no dead letters")
         return EXIT_OK
     rows = status(root, sinks)
