@@ -12,7 +12,12 @@ from delivery_receivers import T0, WebhookReceiver, story
 
 from newswatch.pipelines.broker import free_port
 from newswatch.pipelines.delivery import deliver, enqueue, retry, status
-from newswatch.pipelines.delivery.retrying import Attempt, backoff_delay, with_retries
+from newswatch.pipelines.delivery.retrying import (
+    Attempt,
+    WaitBudget,
+    backoff_delay,
+    with_retries,
+)
 from newswatch.pipelines.delivery.sinks import RetryPolicy, WebhookSink
 from newswatch.pipelines.delivery.webhook import parse_retry_after, signature
 from newswatch.schemas import Alert
@@ -175,11 +180,32 @@ def test_backoff_delay(
     assert backoff_delay(retry, RetryPolicy(), retry_after, jitter) == pytest.approx(expected)
 
 
-def test_the_total_wait_is_bounded() -> None:
+def test_the_wait_is_bounded_per_sink_and_drain() -> None:
     sleeps = Sleeps()
     policy = RetryPolicy(retries=20, base_delay_s=1, max_delay_s=30, max_wait_s=60)
-    outcome = with_retries(lambda: Attempt(ok=False, error="down"), policy, sleeps, lambda: 1.0)
-    assert sum(sleeps) <= 60 and outcome.attempts == len(sleeps) + 1 < 21
+    budget = WaitBudget(policy.max_wait_s)
+    outcome = with_retries(
+        lambda: Attempt(ok=False, error="down"), policy, sleeps, budget, lambda: 1.0
+    )
+    assert outcome.out_of_time and sum(sleeps) <= 60
+    assert outcome.attempts == len(sleeps) + 1 < 21
+
+
+def test_a_drain_that_runs_out_of_wait_leaves_the_rest_pending(tmp_path: Path) -> None:
+    root, port = str(tmp_path), free_port()
+    policy = RetryPolicy(retries=5, base_delay_s=1, max_wait_s=2)
+    hook = sink(f"http://127.0.0.1:{port}/hook", policy)
+    alerts = [story(n) for n in range(1, 6)]
+    enqueue(root, "run-1", alerts, [hook])
+    sleeps = Sleeps()
+    [report] = deliver(root, [hook], T0, sleep=sleeps)
+    assert report.held and (report.delivered, report.dead) == (0, 0)
+    assert sum(sleeps) <= 2
+    [row] = status(root)
+    assert (row.pending, row.dead) == (5, 0) and row.last_error
+    with WebhookReceiver(SECRET, port=port) as receiver:
+        deliver(root, [hook], T0, sleep=Sleeps())
+    assert receiver.accepted_ids() == [a.alert_id for a in alerts]
 
 
 @pytest.mark.parametrize(

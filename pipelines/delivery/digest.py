@@ -29,6 +29,7 @@ from newswatch.pipelines.delivery.story import Story
 
 DIGEST = "digest"
 OPEN, SENT, DEAD = "open", "sent", "dead"
+EMPTY = "empty"  # an ended period with no stories, not sent (send_empty is off)
 
 # Sends a digest through the sink's transport: (message, JSON payload, digest id) -> outcome.
 SendDigest = Callable[[DigestSink, Any, bytes, str], Outcome]
@@ -128,7 +129,11 @@ def send_due(root: str, sink: DigestSink, now: datetime, send: SendDigest) -> in
         end = datetime.fromisoformat(record["end"])
         if record["status"] != OPEN or end > now:
             continue
-        sent += _send_period(root, sink, path, record, now, send)
+        result = _send_period(root, sink, path, record, now, send)
+        if result == OPEN:  # the sink's wait ran out: this period and later ones wait
+            break
+        if result == SENT:
+            sent += 1
         if closed is None or end > closed:
             closed = end
             store.write_json(_cursor_path(root, sink.name), {"until": end.isoformat()})
@@ -137,13 +142,14 @@ def send_due(root: str, sink: DigestSink, now: datetime, send: SendDigest) -> in
 
 def _send_period(
     root: str, sink: DigestSink, path: str, record: dict[str, Any], now: datetime, send: SendDigest
-) -> int:
+) -> str:
+    """Send one ended period; returns its status after: sent, dead, or still open."""
     start, end = datetime.fromisoformat(record["start"]), datetime.fromisoformat(record["end"])
     stories = [Story.from_dict(s) for s in record["stories"]]
     if not stories and not sink.send_empty:
         record["status"] = SENT
         store.write_json(path, record)
-        return 0
+        return EMPTY
     stories.sort(key=lambda s: (s.alert.topic, s.alert.created_at, s.alert.alert_id))
     tz = ZoneInfo(sink.schedule.tz)
     titles = {s.alert.topic: s.alert.topic_title for s in stories}
@@ -163,9 +169,12 @@ def _send_period(
     if outcome.last.ok:
         record["status"], record["sent_at"] = SENT, now.isoformat()
         store.write_json(path, record)
-        outbox.update_ledger(root, sink.name, delivered=1, last_delivered_at=now.isoformat())
-        return 1
+        outbox.update_ledger(root, sink.name, now, delivered=1, last_delivered_at=now.isoformat())
+        return SENT
     error = outcome.last.error or "the receiver refused the digest"
+    if outcome.out_of_time:
+        outbox.record_error(root, sink.name, error, now)
+        return OPEN
     outbox.bury(
         root,
         sink.name,
@@ -180,7 +189,7 @@ def _send_period(
     record["status"] = DEAD
     store.write_json(path, record)
     outbox.record_error(root, sink.name, error, now)
-    return 0
+    return DEAD
 
 
 def reopen_period(root: str, sink: str, period: str) -> None:

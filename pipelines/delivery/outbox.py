@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from newswatch.pipelines.delivery import store
@@ -127,14 +127,13 @@ def load_ledger(root: str, sink: str) -> dict[str, Any]:
     return store.read_json(_sink_dir(root, sink, "ledger.json"), {}) or {}
 
 
-def update_ledger(root: str, sink: str, **changes: Any) -> dict[str, Any]:
+def update_ledger(root: str, sink: str, now: datetime, **changes: Any) -> dict[str, Any]:
     """Merge ``changes`` into the ledger (``delivered`` adds up) and save it atomically."""
     ledger = load_ledger(root, sink)
     ledger["delivered"] = ledger.get("delivered", 0) + changes.pop("delivered", 0)
     finished = dict(ledger.get("finished", {}))
     finished.update(changes.pop("finished", {}))
     ledger.update(changes)
-    now = datetime.now(UTC)
     ledger["finished"] = {
         entry: at
         for entry, at in finished.items()
@@ -150,6 +149,7 @@ def finish_entry(root: str, sink: str, entry_id: str, progress: Progress, now: d
     update_ledger(
         root,
         sink,
+        now,
         delivered=len(progress.delivered),
         finished={entry_id: now.isoformat()},
         **changes,
@@ -163,7 +163,7 @@ def _forget(root: str, sink: str, entry_id: str) -> None:
 
 
 def record_error(root: str, sink: str, error: str, now: datetime) -> None:
-    update_ledger(root, sink, last_error=error, last_error_at=now.isoformat())
+    update_ledger(root, sink, now, last_error=error, last_error_at=now.isoformat())
 
 
 def bury(root: str, sink: str, letter_id: str, record: dict[str, Any]) -> None:

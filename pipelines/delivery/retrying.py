@@ -1,4 +1,9 @@
-"""Trying a send again: exponential backoff with jitter, ``Retry-After``, a bounded wait."""
+"""Trying a send again: exponential backoff with jitter, ``Retry-After``, a bounded wait.
+
+The wait is bounded per sink and per drain (``WaitBudget``), not per alert: with a receiver
+down, a drain over a hundred alerts still ends after ``max_wait_s`` of waiting, and the
+alerts it did not get to stay pending for the next drain.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +26,26 @@ class Attempt:
 
 @dataclass(frozen=True)
 class Outcome:
+    """The last try, how many there were, and whether the wait ran out before the retries:
+    then the alert is neither delivered nor dead, and stays pending."""
+
     last: Attempt
     attempts: int
+    out_of_time: bool = False
+
+
+class WaitBudget:
+    """Seconds one sink may still spend waiting between retries in this drain."""
+
+    def __init__(self, seconds: float) -> None:
+        self.remaining_s = seconds
+
+    def take(self, seconds: float) -> bool:
+        if seconds > self.remaining_s:
+            self.remaining_s = 0.0
+            return False
+        self.remaining_s -= seconds
+        return True
 
 
 def backoff_delay(
@@ -44,17 +67,16 @@ def with_retries(
     attempt: Callable[[], Attempt],
     policy: RetryPolicy,
     sleep: Callable[[float], None],
+    budget: WaitBudget,
     jitter: Callable[[], float] = random.random,
 ) -> Outcome:
-    """``attempt()`` until it succeeds, fails for good, or the retries or the wait run out."""
-    waited = 0.0
+    """``attempt()`` until it succeeds, fails for good, or the retries or the budget run out."""
     for n in range(policy.retries + 1):
         result = attempt()
         if result.ok or result.permanent or n == policy.retries:
             return Outcome(result, n + 1)
         delay = backoff_delay(n, policy, result.retry_after_s, jitter())
-        if waited + delay > policy.max_wait_s:
-            return Outcome(result, n + 1)
+        if not budget.take(delay):
+            return Outcome(result, n + 1, out_of_time=True)
         sleep(delay)
-        waited += delay
     raise AssertionError("unreachable: the last try returns")

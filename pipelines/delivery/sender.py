@@ -21,7 +21,7 @@ from newswatch.pipelines.delivery import digest, outbox, webhook
 from newswatch.pipelines.delivery.feed import update_feeds
 from newswatch.pipelines.delivery.messages import Message, story_message
 from newswatch.pipelines.delivery.notify import send_message
-from newswatch.pipelines.delivery.retrying import Attempt, Outcome, with_retries
+from newswatch.pipelines.delivery.retrying import Attempt, Outcome, WaitBudget, with_retries
 from newswatch.pipelines.delivery.sinks import (
     DeliverySink,
     DigestSink,
@@ -43,6 +43,7 @@ class SinkDelivery:
     sink: str
     delivered: int = 0
     dead: int = 0
+    held: bool = False  # the receiver kept failing past the drain's wait: the rest waits
 
 
 def deliver(
@@ -60,8 +61,9 @@ def deliver(
             report.append(_deliver_feed(root, sink, now))
         elif isinstance(sink, DigestSink):
             digest.collect(root, sink, now)
-            sent = digest.send_due(root, sink, now, partial(_send_digest, sleep=sleep))
-            report.append(SinkDelivery(sink.name, delivered=sent))
+            budget = WaitBudget(sink.via.retry.max_wait_s)
+            send = partial(_send_digest, sleep=sleep, budget=budget)
+            report.append(SinkDelivery(sink.name, delivered=digest.send_due(root, sink, now, send)))
         else:
             report.append(_drain(root, sink, now, sleep))
     for item in report:
@@ -69,6 +71,8 @@ def deliver(
             log.warning(
                 "alerts sink %s: %d alerts refused, moved to the dead letters", item.sink, item.dead
             )
+        if item.held:
+            log.warning("alerts sink %s: the receiver is failing; the rest waits", item.sink)
     return report
 
 
@@ -84,13 +88,20 @@ def _deliver_feed(root: str, sink: FeedSink, now: datetime) -> SinkDelivery:
 
 def _drain(root: str, sink: Transport, now: datetime, sleep: Sleep) -> SinkDelivery:
     delivered = dead = 0
+    budget = WaitBudget(sink.retry.max_wait_s)
     for entry in outbox.pending_entries(root, sink.name):
         progress = outbox.load_progress(root, sink.name, entry.entry_id)
         for story in entry.stories:
             alert_id = story.alert.alert_id
             if progress.done(alert_id):
                 continue
-            outcome = send_story(sink, story, sleep)
+            outcome = send_story(sink, story, sleep, budget)
+            if outcome.out_of_time:
+                # The receiver is down for longer than a drain may wait: the rest of the
+                # outbox stays pending for the next drain.
+                error = outcome.last.error or "the receiver refused the alert"
+                outbox.record_error(root, sink.name, error, now)
+                return SinkDelivery(sink.name, delivered=delivered, dead=dead, held=True)
             if outcome.last.ok:
                 progress.delivered.append(alert_id)
                 delivered += 1
@@ -120,25 +131,30 @@ def _bury_story(
     outbox.record_error(root, sink.name, error, now)
 
 
-def send_story(sink: Transport, story: Story, sleep: Sleep) -> Outcome:
+def send_story(sink: Transport, story: Story, sleep: Sleep, budget: WaitBudget) -> Outcome:
     """One alert through a notify or webhook sink, with the sink's retries."""
     body = story.alert.to_json().encode("utf-8")
-    return send_via(sink, story_message(story), body, story.alert.alert_id, sleep)
+    return send_via(sink, story_message(story), body, story.alert.alert_id, sleep, budget)
 
 
 def _send_digest(
-    sink: DigestSink, message: Message, body: bytes, ident: str, *, sleep: Sleep
+    sink: DigestSink, message: Message, body: bytes, ident: str, *, sleep: Sleep, budget: WaitBudget
 ) -> Outcome:
-    return send_via(sink.via, message, body, ident, sleep)
+    return send_via(sink.via, message, body, ident, sleep, budget)
 
 
 def send_via(
-    transport: Transport, message: Message, body: bytes, event_id: str, sleep: Sleep
+    transport: Transport,
+    message: Message,
+    body: bytes,
+    event_id: str,
+    sleep: Sleep,
+    budget: WaitBudget,
 ) -> Outcome:
     """``message`` (notify) or the JSON ``body`` (webhook), retried per the sink's policy."""
     if isinstance(transport, WebhookSink):
         attempt = partial(webhook.post, transport, body, event_id, transport.retry.timeout_s)
-        return with_retries(attempt, transport.retry, sleep)
+        return with_retries(attempt, transport.retry, sleep, budget)
     sent: set[int] = set()
 
     def attempt_notify() -> Attempt:
@@ -147,4 +163,4 @@ def send_via(
         sent.update(result.sent)
         return Attempt(ok=len(sent) == len(transport.urls), error=result.error)
 
-    return with_retries(attempt_notify, transport.retry, sleep)
+    return with_retries(attempt_notify, transport.retry, sleep, budget)

@@ -25,9 +25,11 @@ EVERY = ("hourly", "daily", "weekly")
 class RetryPolicy:
     """How one drain retries an alert a receiver refused, before it goes to the dead letters.
 
-    Delays grow ``base_delay_s * 2**n`` with full jitter, capped at ``max_delay_s``; a
-    ``Retry-After`` is honoured up to ``retry_after_cap_s``; all the waiting for one alert
-    stays under ``max_wait_s``, so a dead receiver holds a drain up for a bounded time.
+    Delays grow ``base_delay_s * 2**n`` with equal jitter, capped at ``max_delay_s``; a
+    ``Retry-After`` is honoured up to ``retry_after_cap_s``. A sink waits at most
+    ``max_wait_s`` in one drain, all its alerts together, so a dead receiver holds a drain
+    up for a bounded time (plus ``timeout_s`` per request); what it did not get to waits
+    for the next drain.
     """
 
     retries: int = 5
