@@ -14,6 +14,8 @@ from newswatch.pipelines.delivery.messages import story_message
 from newswatch.pipelines.delivery.story import Story
 
 PASSWORD = "mail-pa55word-never-shown"
+# Apprise 2.x still imports imghdr (deprecated in Python 3.11, removed in 3.13).
+pytestmark = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")
 
 
 def mail_url(port: int) -> str:
@@ -97,3 +99,40 @@ def test_chat_services_get_markdown() -> None:
 def test_no_copies_no_also_reported() -> None:
     message = story_message(Story(story(1), copies=0, sources=("wire",)))
     assert "Also reported" not in message.markdown + message.text
+
+
+def test_a_digest_arrives_by_email_grouped_by_topic(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    stories = [
+        story(1, created_at=datetime(2026, 11, 30, 8, tzinfo=UTC)),
+        story(2, created_at=datetime(2026, 11, 30, 9, tzinfo=UTC), topic="iran-russia-drones"),
+    ]
+    with SmtpServer("desk", PASSWORD) as smtp:
+        env = {"DIGEST_URLS": mail_url(smtp.port)}
+        raw = {
+            "type": "digest",
+            "name": "morning",
+            "at": "07:00",
+            "tz": "Europe/Brussels",
+            "via": {"type": "notify", "urls_env": "DIGEST_URLS"},
+        }
+        sink = parse_delivery_sink(raw, "alerts[0]", environ=env)
+        enqueue(
+            str(tmp_path),
+            "run-1",
+            [Story(stories[0], copies=3, sources=("wire", "bbc")), stories[1]],
+            [sink],
+        )
+        deliver(str(tmp_path), [sink], datetime(2026, 12, 1, 6, 30, tzinfo=UTC), sleep=no_wait)
+        deliver(str(tmp_path), [sink], datetime(2026, 12, 1, 6, 31, tzinfo=UTC), sleep=no_wait)
+    [mail] = smtp.mailbox.messages
+    assert mail["Subject"] == (
+        "[newswatch] newswatch digest (morning): 2 stories, "
+        "2026-11-30 07:00 to 2026-12-01 07:00 CET"
+    )
+    body = mail.get_payload(decode=True).decode()
+    dprk, drones = body.index(stories[0].topic_title), body.index("Iran Russia Drones (1)")
+    assert dprk < drones
+    assert f"- {stories[0].title} (wire; 4 copies, 2 sources)" in body
+    assert f"- {stories[1].title} (wire)" in body
