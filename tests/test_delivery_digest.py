@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from delivery_receivers import TOPIC, WebhookReceiver, story
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newswatch.pipelines.broker import free_port
 from newswatch.pipelines.delivery import deliver, enqueue, retry, status
@@ -62,6 +64,38 @@ def test_period_boundaries(
     schedule: DigestSchedule, moment: datetime, start: datetime, end: datetime
 ) -> None:
     assert period_containing(moment, schedule) == (start, end)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    # hypothesis takes naive bounds and attaches the time zone itself.
+    moment=st.datetimes(
+        min_value=datetime(1990, 1, 1),  # noqa: DTZ001
+        max_value=datetime(2100, 1, 1),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
+    every=st.sampled_from(["hourly", "daily", "weekly"]),
+    at=st.times(),
+    tz=st.sampled_from(
+        [
+            "UTC",
+            "Europe/Brussels",
+            "America/New_York",
+            "Asia/Kolkata",
+            "Australia/Lord_Howe",
+            "Pacific/Chatham",
+        ]
+    ),
+)
+def test_periods_hold_their_moment_and_follow_each_other(
+    moment: datetime, every: str, at: time, tz: str
+) -> None:
+    schedule = DigestSchedule(every, at.replace(second=0, microsecond=0, tzinfo=None), tz)
+    start, end = period_containing(moment, schedule)
+    assert start <= moment < end
+    assert period_containing(end, schedule)[0] == end  # the next period starts where this ends
+    nominal = schedule.length.total_seconds()
+    assert abs((end - start).total_seconds() - nominal) <= 3600  # DST moves a boundary <= 1 h
 
 
 def digest_sink(url: str, *, send_empty: bool = False) -> DigestSink:

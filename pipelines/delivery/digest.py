@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from newswatch.pipelines.delivery import outbox, store
-from newswatch.pipelines.delivery.messages import digest_message
+from newswatch.pipelines.delivery.messages import Message, digest_message
 from newswatch.pipelines.delivery.retrying import Outcome
 from newswatch.pipelines.delivery.sinks import DigestSchedule, DigestSink
 from newswatch.pipelines.delivery.story import Story
@@ -32,7 +32,7 @@ OPEN, SENT, DEAD = "open", "sent", "dead"
 EMPTY = "empty"  # an ended period with no stories, not sent (send_empty is off)
 
 # Sends a digest through the sink's transport: (message, JSON payload, digest id) -> outcome.
-SendDigest = Callable[[DigestSink, Any, bytes, str], Outcome]
+SendDigest = Callable[[DigestSink, Message, bytes, str], Outcome]
 
 
 def period_containing(moment: datetime, schedule: DigestSchedule) -> tuple[datetime, datetime]:

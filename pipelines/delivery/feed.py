@@ -20,6 +20,7 @@ from newswatch.pipelines.delivery import store
 from newswatch.pipelines.delivery.messages import story_message
 from newswatch.pipelines.delivery.sinks import FeedSink
 from newswatch.pipelines.delivery.story import Story
+from newswatch.schemas.alert import SPIKE
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEEDS = "feeds"
@@ -73,7 +74,8 @@ def _entry(feed: ET.Element, story: Story) -> None:
     alert = story.alert
     entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
     _text(entry, "id", entry_id(alert.alert_id))
-    _text(entry, "title", story_message(story).title if alert.kind != "story" else alert.title)
+    # A spike's own title names the surge; a story's is the article's headline.
+    _text(entry, "title", story_message(story).title if alert.kind == SPIKE else alert.title)
     _text(entry, "updated", alert.created_at.isoformat())
     if alert.published_at is not None:
         _text(entry, "published", alert.published_at.isoformat())
