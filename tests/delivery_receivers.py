@@ -72,7 +72,8 @@ class WebhookReceiver:
     """
 
     secret: str
-    script: list[int | tuple[int, dict[str, str]]] = field(default_factory=list)
+    # Each step: a status, or (status, headers) or (status, headers, body).
+    script: list[Any] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     deliveries: list[Delivery] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
@@ -84,13 +85,14 @@ class WebhookReceiver:
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.record(dict(self.headers.items()), body)
-                status, headers = receiver.next_response()
+                status, headers, reply = receiver.next_response()
                 receiver.statuses.append(status)
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
+                self.wfile.write(reply)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -105,11 +107,14 @@ class WebhookReceiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
 
-    def next_response(self) -> tuple[int, dict[str, str]]:
+    def next_response(self) -> tuple[int, dict[str, str], bytes]:
         if not self.script:
-            return 200, {}
+            return 200, {}, b""
         step = self.script.pop(0)
-        return step if isinstance(step, tuple) else (step, {})
+        if isinstance(step, int):
+            return step, {}, b""
+        status, headers, *reply = step
+        return status, headers, reply[0] if reply else b""
 
     def record(self, headers: dict[str, str], body: bytes) -> None:
         timestamp = headers.get("X-Newswatch-Timestamp", "0")

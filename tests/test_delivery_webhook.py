@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,25 @@ def test_a_receiver_down_for_the_whole_drain_gets_it_once_after_retry(tmp_path: 
     assert all(d.signature_ok for d in back.deliveries)
     [row] = status(root)
     assert (row.delivered, row.pending, row.dead) == (2, 0, 0)
+
+
+def test_an_error_that_echoes_the_secrets_is_recorded_without_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = "hook-path-token-5d41402a"
+    with WebhookReceiver(SECRET) as receiver:
+        echo = f"bad request to /{token} signed with {SECRET}".encode()
+        receiver.script = [(422, {}, echo)]
+        hook = sink(f"{receiver.url}/{token}")
+        enqueue(str(tmp_path), "run-1", [story(1)], [hook])
+        [report] = deliver(str(tmp_path), [hook], T0, sleep=Sleeps())
+    assert report.dead == 1
+    [row] = status(str(tmp_path))
+    assert row.last_error and row.last_error.startswith("HTTP 422 from http://127.0.0.1/...")
+    state = "".join(p.read_text() for p in tmp_path.rglob("*.json"))
+    for text in (row.last_error, state, caplog.text):
+        assert SECRET not in text and token not in text
 
 
 def test_a_4xx_is_not_retried(tmp_path: Path) -> None:
