@@ -18,7 +18,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from newswatch.pipelines.broker import free_port
+from newswatch.pipelines.cli.broker import free_port
 from newswatch.schemas import Alert
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)

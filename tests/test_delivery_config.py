@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from newswatch.pipelines.control.errors import ConfigError
 from newswatch.pipelines.delivery import parse_delivery_sink, parse_delivery_sinks
 from newswatch.pipelines.delivery.redact import redact_text, redact_url, url_secrets
 from newswatch.pipelines.delivery.sink_config import parse_spike_settings
@@ -18,7 +19,6 @@ from newswatch.pipelines.delivery.sinks import (
     SpikeSettings,
     WebhookSink,
 )
-from newswatch.pipelines.errors import ConfigError
 
 SECRET = "TOPSECRET4f9a2cQwErTyUiO"  # the shape of a Slack token
 ENV = {

@@ -10,7 +10,7 @@ from delivery_receivers import TOPIC, WebhookReceiver, story
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newswatch.pipelines.broker import free_port
+from newswatch.pipelines.cli.broker import free_port
 from newswatch.pipelines.delivery import deliver, enqueue, retry, status
 from newswatch.pipelines.delivery.digest import period_containing
 from newswatch.pipelines.delivery.sinks import DigestSchedule, DigestSink, RetryPolicy, WebhookSink

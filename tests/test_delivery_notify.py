@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from delivery_receivers import T0, SmtpServer, story
 
-from newswatch.pipelines.broker import free_port
+from newswatch.pipelines.cli.broker import free_port
 from newswatch.pipelines.delivery import deliver, enqueue, parse_delivery_sink, status
 from newswatch.pipelines.delivery.messages import story_message
 from newswatch.pipelines.delivery.story import Story

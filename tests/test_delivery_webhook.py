@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from delivery_receivers import T0, WebhookReceiver, story
 
-from newswatch.pipelines.broker import free_port
+from newswatch.pipelines.cli.broker import free_port
 from newswatch.pipelines.delivery import deliver, enqueue, retry, status
 from newswatch.pipelines.delivery.retrying import (
     Attempt,

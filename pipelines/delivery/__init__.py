@@ -34,17 +34,50 @@ State lives under ``<out>/_state/`` (``outbox/``, ``deadletter/``, ``digest/``, 
 ``spikes/``); the feeds under ``<out>/feeds/``. Every file goes through Beam filesystems.
 """
 
-from newswatch.pipelines.delivery.deadletters import SinkStatus, retry, status
-from newswatch.pipelines.delivery.outbox import enqueue
-from newswatch.pipelines.delivery.sender import SinkDelivery, deliver
-from newswatch.pipelines.delivery.sink_config import (
-    parse_delivery_sink,
-    parse_delivery_sinks,
-    parse_spike_settings,
-)
-from newswatch.pipelines.delivery.sinks import DeliverySink, SpikeSettings
-from newswatch.pipelines.delivery.spikes import find_spikes, load_last_spikes, record_spikes
-from newswatch.pipelines.delivery.story import Story
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from newswatch.pipelines.delivery.deadletters import SinkStatus, retry, status
+    from newswatch.pipelines.delivery.outbox import enqueue
+    from newswatch.pipelines.delivery.sender import SinkDelivery, deliver
+    from newswatch.pipelines.delivery.sink_config import (
+        parse_delivery_sink,
+        parse_delivery_sinks,
+        parse_spike_settings,
+    )
+    from newswatch.pipelines.delivery.sinks import DeliverySink, SpikeSettings
+    from newswatch.pipelines.delivery.spikes import find_spikes, load_last_spikes, record_spikes
+    from newswatch.pipelines.delivery.story import Story
+
+# Imported when first used: the config reads ``sinks`` and ``sink_config`` and must not load
+# Beam (which the outbox's filesystem access does).
+_HOME = {
+    "SinkStatus": "deadletters",
+    "retry": "deadletters",
+    "status": "deadletters",
+    "enqueue": "outbox",
+    "SinkDelivery": "sender",
+    "deliver": "sender",
+    "parse_delivery_sink": "sink_config",
+    "parse_delivery_sinks": "sink_config",
+    "parse_spike_settings": "sink_config",
+    "DeliverySink": "sinks",
+    "SpikeSettings": "sinks",
+    "find_spikes": "spikes",
+    "load_last_spikes": "spikes",
+    "record_spikes": "spikes",
+    "Story": "story",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+
 
 __all__ = [
     "DeliverySink",

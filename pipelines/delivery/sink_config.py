@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from newswatch.pipelines.control.errors import ConfigError
 from newswatch.pipelines.delivery.notify import check_apprise_url
 from newswatch.pipelines.delivery.redact import redact_url
 from newswatch.pipelines.delivery.sinks import (
@@ -36,7 +37,6 @@ from newswatch.pipelines.delivery.sinks import (
     Transport,
     WebhookSink,
 )
-from newswatch.pipelines.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -44,6 +44,8 @@ _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _URL_SEPARATOR = re.compile(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 _SECRET_KEYS = ("secret", "password", "token", "api_key")
 _COMMON = {"type", "name", "topics", "min_score"}
+# The ``alerts[]`` types parsed here; ``file`` and ``kafka`` are parsed in ``control/config.py``.
+DELIVERY_TYPES = (NOTIFY, WEBHOOK, FEED, DIGEST)
 
 
 def parse_delivery_sink(
@@ -77,7 +79,7 @@ def sink_name(raw: Mapping[str, Any]) -> str | None:
     """The name an ``alerts[]`` item's sink goes by (its type when unnamed); None for
     ``file`` and ``kafka`` items, which keep no delivery state."""
     kind = raw.get("type")
-    if kind not in (NOTIFY, WEBHOOK, FEED, DIGEST):
+    if kind not in DELIVERY_TYPES:
         return None
     name = raw.get("name", kind)
     return name if isinstance(name, str) else None

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from delivery_receivers import T0, WebhookReceiver, story
 
-from newswatch.pipelines.broker import free_port
-from newswatch.pipelines.delivery import command, deliver, enqueue
+from newswatch.pipelines.cli import alerts_delivery as command
+from newswatch.pipelines.cli.broker import free_port
+from newswatch.pipelines.delivery import deliver, enqueue
 from newswatch.pipelines.delivery.sinks import RetryPolicy, WebhookSink
 
 SECRET = "hook-key-never-printed"

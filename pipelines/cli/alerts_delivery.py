@@ -5,8 +5,10 @@
 
 ``status`` prints one line per sink: alerts delivered, pending and dead, and the last
 error (secrets masked). ``retry`` moves dead letters back to the outbox; the next
-``newswatch run`` (or the running ``newswatch stream``) sends them. Neither reads a secret,
-so both work in a shell without the sinks' environment variables.
+``newswatch run`` (or the running ``newswatch stream``) sends them. ``retry`` changes
+delivery state, so it takes the run lock for that moment (exit 75 while a run holds it;
+a running stream holds it too, so stop the stream, retry, start it again). Neither reads a
+secret, so both work in a shell without the sinks' environment variables.
 """
 
 from __future__ import annotations
@@ -16,15 +18,19 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from newswatch.pipelines.delivery.deadletters import SinkStatus, retry, status
+from newswatch.pipelines.cli.console import DEFAULT_LOCK_TTL_S
+from newswatch.pipelines.cli.exits import EXIT_CONFIG, EXIT_LOCK_HELD, EXIT_OK, EXIT_RUN_FAILED
 from newswatch.pipelines.delivery.sink_config import sink_name
 
-EXIT_OK = 0
-EXIT_CONFIG = 2
+if TYPE_CHECKING:  # imported where used: the lock and the delivery state load Beam
+    from newswatch.pipelines.delivery.deadletters import SinkStatus
+
+__all__ = ["add_retry_parser", "add_status_parser", "format_status", "main"]
+
 DEFAULT_OUTPUT = "./newswatch-data"
 
 
@@ -37,6 +43,7 @@ def add_status_parser(alert_commands: argparse._SubParsersAction) -> None:
     )
     _add_location(parser)
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.set_defaults(handler=main)
 
 
 def add_retry_parser(alert_commands: argparse._SubParsersAction) -> None:
@@ -48,6 +55,7 @@ def add_retry_parser(alert_commands: argparse._SubParsersAction) -> None:
     )
     _add_location(parser)
     parser.add_argument("--sink", metavar="NAME", help="only this sink (default: all)")
+    parser.set_defaults(handler=main)
 
 
 def _add_location(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +65,9 @@ def _add_location(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``status`` or ``retry`` (``args.alerts_command``); returns the exit code."""
+    from newswatch.pipelines.control.lock import LockHeld
+    from newswatch.pipelines.delivery.deadletters import status
+
     try:
         root, sinks = _root_and_sinks(args.config, args.out)
     except (OSError, ValueError, yaml.YAMLError) as err:
@@ -67,7 +78,17 @@ def main(args: argparse.Namespace) -> int:
             known = ", ".join(sinks) or "none"
             print(f"newswatch: no sink {args.sink!r} (configured: {known})", file=sys.stderr)
             return EXIT_CONFIG
-        moved = retry(root, args.sink)
+        try:
+            moved = _retry_locked(root, args.sink)
+        except LockHeld as err:
+            print(f"newswatch: {err}; nothing done, try again later", file=sys.stderr)
+            return EXIT_LOCK_HELD
+        except ValueError as err:  # a --sink that cannot be a sink's name
+            print(f"newswatch: {err}", file=sys.stderr)
+            return EXIT_CONFIG
+        except OSError as err:
+            print(f"newswatch: retry failed: {err}", file=sys.stderr)
+            return EXIT_RUN_FAILED
         for name, count in sorted(moved.items()):
             if count:
                 print(f"{name}: {count} dead letters queued again")
@@ -80,6 +101,16 @@ def main(args: argparse.Namespace) -> int:
     else:
         print(format_status(rows))
     return EXIT_OK
+
+
+def _retry_locked(root: str, sink: str | None) -> dict[str, int]:
+    """Dead letters back to the outbox, under the run lock: a drain must not be reading
+    the dead letters and the outbox meanwhile."""
+    from newswatch.pipelines.control.lock import RunLock
+    from newswatch.pipelines.delivery.deadletters import retry
+
+    with RunLock(root, ttl_s=DEFAULT_LOCK_TTL_S):
+        return retry(root, sink)
 
 
 def format_status(rows: list[SinkStatus]) -> str:
@@ -97,7 +128,7 @@ def format_status(rows: list[SinkStatus]) -> str:
 
 def _root_and_sinks(config: str | None, out: str | None) -> tuple[str, list[str] | None]:
     """The output root, and the configured delivery sink names (None without --config)."""
-    from newswatch.pipelines.config import resolve_output
+    from newswatch.pipelines.control.config import resolve_output
 
     if config is None:
         return resolve_output(out or DEFAULT_OUTPUT, None), None
