@@ -18,6 +18,9 @@ from typing import Any
 
 STORY = "story"
 SPIKE = "spike"
+# Properties only spike alerts carry. The alert log holds story alerts only (spike alerts
+# are delivered, not logged), so its readers leave these out.
+SPIKE_ONLY = ("window", "count", "baseline")
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class Alert:
         record["created_at"] = self.created_at.isoformat()
         record["evidence"] = list(self.evidence)
         record["entities"] = list(self.entities)
-        for key in ("window", "count", "baseline"):
+        for key in SPIKE_ONLY:
             if record[key] is None:
                 del record[key]
         if self.window is not None:
