@@ -39,12 +39,7 @@ from newswatch.pipelines.control.yaml_reader import (
 from newswatch.pipelines.core.aliases import AliasTable, parse_alias_table
 from newswatch.pipelines.core.normalization import NormalizeSettings
 from newswatch.pipelines.core.rules import TopicRule, parse_topic_rules
-from newswatch.pipelines.delivery.sink_config import (
-    DELIVERY_TYPES,
-    parse_delivery_sinks,
-    parse_spike_settings,
-)
-from newswatch.pipelines.delivery.sinks import SpikeSettings
+from newswatch.pipelines.delivery import sink_config
 
 DEFAULTS = "newswatch.pipelines"
 DEFAULT_CONFIG = "defaults/config.yaml"
@@ -121,7 +116,7 @@ def parse_config(data: Any, file: str, base_dir: Path | None) -> Config:
         near_duplicates=_near_duplicate_settings(r, top.get("near_duplicates", {})),
         stream=_stream_settings(r, top.get("stream", {})),
         run=_run_settings(r, top.get("run", {})),
-        spikes=_spikes(top, file),
+        spikes=sink_config.spikes_section(top, file),
     )
 
 
@@ -286,7 +281,7 @@ def _alert_sinks(r: KeyReader, raw: Any) -> tuple[AlertSink, ...]:
     sinks: list[AlertSink] = []
     delivery: list[tuple[Any, str]] = []  # parsed together: their names must be unique
     for path, kind, item in r.typed_items(raw, "alerts", "list of alert sinks"):
-        if kind in DELIVERY_TYPES:
+        if kind in sink_config.DELIVERY_TYPES:
             delivery.append((item, path))
         elif kind == "file":
             r.mapping(item, path, {"type"})
@@ -307,15 +302,8 @@ def _alert_sinks(r: KeyReader, raw: Any) -> tuple[AlertSink, ...]:
                 )
             )
         else:
-            raise ConfigError(
-                r.file, f"{path}.type", f"must be one of file, kafka, {', '.join(DELIVERY_TYPES)}"
-            )
-    return (*sinks, *parse_delivery_sinks(delivery, file=r.file))
-
-
-def _spikes(top: Mapping[str, Any], file: str) -> SpikeSettings | None:
-    """Spike alerts are raised only when the config has a ``spikes:`` section."""
-    return parse_spike_settings(top["spikes"], "spikes", file=file) if "spikes" in top else None
+            raise ConfigError(r.file, f"{path}.type", sink_config.UNKNOWN_TYPE)
+    return (*sinks, *sink_config.parse_delivery_sinks(delivery, file=r.file))
 
 
 def _http_settings(r: KeyReader, raw: Any) -> HttpSettings:

@@ -46,6 +46,7 @@ _SECRET_KEYS = ("secret", "password", "token", "api_key")
 _COMMON = {"type", "name", "topics", "min_score"}
 # The ``alerts[]`` types parsed here; ``file`` and ``kafka`` are parsed in ``control/config.py``.
 DELIVERY_TYPES = (NOTIFY, WEBHOOK, FEED, DIGEST)
+UNKNOWN_TYPE = f"must be one of file, kafka, {', '.join(DELIVERY_TYPES)}"
 
 
 def parse_delivery_sink(
@@ -104,6 +105,11 @@ def parse_delivery_sinks(
             raise ConfigError(file, f"{path}.type", "only one feed sink is allowed")
         sinks.append(sink)
     return tuple(sinks)
+
+
+def spikes_section(top: Mapping[str, Any], file: str) -> SpikeSettings | None:
+    """The config's ``spikes:`` section; None (no spike alerts) when it has none."""
+    return parse_spike_settings(top["spikes"], "spikes", file=file) if "spikes" in top else None
 
 
 def parse_spike_settings(raw: Any, path: str, *, file: str = "<config>") -> SpikeSettings:
