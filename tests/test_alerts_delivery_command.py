@@ -11,7 +11,8 @@ from delivery_receivers import T0, WebhookReceiver, story
 
 from newswatch.pipelines.cli import alerts_delivery as command
 from newswatch.pipelines.cli.broker import free_port
-from newswatch.pipelines.delivery import deliver, enqueue
+from newswatch.pipelines.control.lock import RunLock
+from newswatch.pipelines.delivery import deliver, enqueue, status
 from newswatch.pipelines.delivery.sinks import RetryPolicy, WebhookSink
 
 SECRET = "hook-key-never-printed"
@@ -91,3 +92,14 @@ def test_retry_then_the_next_drain_delivers_once(
 def test_status_of_an_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["status", "--out", str(tmp_path)]) == 0
     assert capsys.readouterr().out == "no delivery sinks have state here\n"
+
+
+def test_retry_waits_for_the_run_lock(dead_hook: tuple[str, int]) -> None:
+    root, _ = dead_hook
+    with RunLock(root, ttl_s=60):
+        assert run(["retry", "--out", root]) == 75
+    [row] = status(root)
+    assert row.dead == 2  # nothing was moved while a run held the lock
+    assert run(["retry", "--out", root]) == 0
+    [row] = status(root)
+    assert (row.pending, row.dead) == (2, 0)
