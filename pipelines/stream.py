@@ -64,8 +64,9 @@ log = logging.getLogger(__name__)
 
 # Runners the stream can run on: the DirectRunner's in-memory FnApiRunner (see above).
 _DIRECT_RUNNERS = {"directrunner", "switchingdirectrunner", "fnapirunner"}
-# How long a stopping stream waits for its last drain of the alert outbox (no retries).
-_LAST_DELIVERY_S = 30.0
+# How long a stopping stream waits for its last drain of the alert outbox (no retries),
+# within stream.drain_timeout; what it does not get to is sent at the next start.
+_LAST_DELIVERY_S = 10.0
 
 
 class StreamNotSupported(ValueError):
