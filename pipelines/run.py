@@ -34,6 +34,7 @@ from newswatch.pipelines.commit.manifest import CommitTargets, new_run_id, recov
 from newswatch.pipelines.commit.run_commit import CommitRun
 from newswatch.pipelines.commit.run_report import read_run_report
 from newswatch.pipelines.control.settings import Config, RunSettings
+from newswatch.pipelines.delivery.after_commit import DeliveryReport, deliver_committed
 from newswatch.pipelines.stages.alerts import RaiseAlerts
 from newswatch.pipelines.stages.clusters import ClusterNearDuplicates
 from newswatch.pipelines.stages.dedupe import DropSeen
@@ -60,6 +61,7 @@ class RunOutcome:
     counters: dict[str, int]
     report: dict[str, Any] | None
     passes: tuple[str, ...] = ()  # the run id of each pass, when there was more than one
+    delivery: DeliveryReport = DeliveryReport()  # notify, webhook, feed, digest sinks
 
     def count(self, name: str) -> int:
         return self.counters.get(name, 0)
@@ -193,7 +195,8 @@ def run(config: Config, beam_args: Sequence[str], now: datetime | None = None) -
     """Finish any interrupted commit, plan, run and commit each pass in turn, report.
 
     A pass that fails ends the run: the passes before it stay committed, and the next run
-    plans from there.
+    plans from there. The alerts for delivery sinks are sent at the end, after every commit
+    (also those an interrupted run had queued); delivery never fails the run.
     """
     for result in recover(config.output, CommitTargets.from_config(config)):
         log.warning("completed interrupted run %s: %d articles", result.run_id, result.articles)
@@ -204,7 +207,8 @@ def run(config: Config, beam_args: Sequence[str], now: datetime | None = None) -
             log.info("pass %d: run %s", number + 1, planned.run_id)
         outcomes.append(run_pass(config, beam_args, planned))
         release_freed_memory()
-    return merged(outcomes)
+    delivery = deliver_committed(config.output, config.delivery_sinks, config.spikes)
+    return dataclasses.replace(merged(outcomes), delivery=delivery)
 
 
 def release_freed_memory() -> None:

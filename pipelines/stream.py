@@ -53,6 +53,7 @@ from newswatch.pipelines.commit.manifest import CommitTargets, PartitionKey, rec
 from newswatch.pipelines.commit.stream_status import REPORTS
 from newswatch.pipelines.commit.windows import CommitWindows, WindowCommitSettings
 from newswatch.pipelines.control.settings import Config, KafkaAlerts
+from newswatch.pipelines.delivery.loop import DeliveryLoop
 from newswatch.pipelines.stages.alerts import RaiseAlertsStreaming
 from newswatch.pipelines.stages.clusters import ClusterNearDuplicatesStreaming
 from newswatch.pipelines.stages.dedupe import DropSeenStreaming
@@ -63,6 +64,9 @@ log = logging.getLogger(__name__)
 
 # Runners the stream can run on: the DirectRunner's in-memory FnApiRunner (see above).
 _DIRECT_RUNNERS = {"directrunner", "switchingdirectrunner", "fnapirunner"}
+# How long a stopping stream waits for its last drain of the alert outbox (no retries),
+# within stream.drain_timeout; what it does not get to is sent at the next start.
+_LAST_DELIVERY_S = 10.0
 
 
 class StreamNotSupported(ValueError):
@@ -200,22 +204,34 @@ def stream_options(beam_args: Sequence[str]) -> PipelineOptions:
 
 
 class RunningStream:
-    """A stream running on a background thread; ``request_stop`` drains it."""
+    """A stream running on a background thread; ``request_stop`` drains it.
 
-    def __init__(self, pipeline: beam.Pipeline, plan: StreamPlan) -> None:
+    ``delivery`` drains the alert outbox beside it (``pipelines/delivery/loop.py``) and is
+    stopped once the pipeline has ended, so its last drain sends the last window's alerts.
+    """
+
+    def __init__(
+        self, pipeline: beam.Pipeline, plan: StreamPlan, delivery: DeliveryLoop | None = None
+    ) -> None:
         self.plan = plan
         self.error: BaseException | None = None
         self._pipeline = pipeline
+        self._delivery = delivery
         self._thread = threading.Thread(target=self._run, name="newswatch-stream", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+        if self._delivery is not None:
+            self._delivery.start()
 
     def _run(self) -> None:
         try:
             self._pipeline.run().wait_until_finish()
         except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
             self.error = err
+        finally:
+            if self._delivery is not None:
+                self._delivery.stop(_LAST_DELIVERY_S)
 
     def request_stop(self) -> None:
         """The next tick commits every open window and ends the stream."""
@@ -242,6 +258,7 @@ def start_stream(config: Config, beam_args: Sequence[str]) -> RunningStream:
     plan = plan_stream(config, os.path.join(stop_dir, "stop"))
     pipeline = beam.Pipeline(runner=fn_runner.FnApiRunner(), options=options)
     build_stream(pipeline, config, plan)
-    stream = RunningStream(pipeline, plan)
+    delivery = DeliveryLoop(config.output, config.delivery_sinks, config.spikes)
+    stream = RunningStream(pipeline, plan, delivery)
     stream.start()
     return stream

@@ -368,9 +368,9 @@ def test_empty_sections_take_their_defaults(tmp_path: Path) -> None:
         (
             config_with(alerts=[{"type": "file"}, {"type": "email"}]),
             "alerts[1].type",
-            "'file' or 'kafka'",
+            "file, kafka, notify",
         ),
-        (config_with(alerts=["file"]), "alerts[0].type", "'file' or 'kafka'"),
+        (config_with(alerts=["file"]), "alerts[0].type", "file, kafka, notify"),
         (config_with(alerts=[{"type": "file", "path": "x"}]), "alerts[0].path", "unknown key"),
         (
             config_with(alerts=[{"type": "file"}, {"type": "kafka"}]),

@@ -9,6 +9,8 @@
     newswatch produce --topic NAME [--bootstrap HOST:PORT] (--sample | FILE.jsonl)
     newswatch alerts subscribe [--topic ID ...] [--bootstrap HOST:PORT | --dir DIR]
                                [--from-beginning] [--format text|json] [--group NAME]
+    newswatch alerts status [--config FILE] [--out DIR] [--format text|json]
+    newswatch alerts retry [--sink NAME] [--config FILE] [--out DIR]
     newswatch eval [--config FILE] [--topics FILE] [--aliases FILE] [--format text|json]
                    LABELLED.jsonl
     newswatch explain [--config FILE] [--topics FILE] [--aliases FILE] [--out DIR]
@@ -27,6 +29,7 @@ import sys
 from collections.abc import Sequence
 
 from newswatch.pipelines.cli import (
+    alerts_delivery,
     broker,
     eval_command,
     explain_command,
@@ -56,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     alerts = commands.add_parser("alerts", help="follow raised alerts")
     alert_commands = alerts.add_subparsers(dest="alerts_command", required=True)
     subscribe.add_parser(alert_commands)
+    alerts_delivery.add_status_parser(alert_commands)
+    alerts_delivery.add_retry_parser(alert_commands)
     sql.add_parser(commands)
     report.add_parser(commands)
     return parser

@@ -8,6 +8,7 @@
     4   the run failed while reading, writing or committing its output
     75  another run holds the output folder's run lock (EX_TEMPFAIL): nothing was done,
         try again at the next scheduled time; the message names the holder and its expiry
+        (``newswatch alerts retry`` exits 75 too, having moved nothing)
 """
 
 EXIT_OK = 0

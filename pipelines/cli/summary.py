@@ -36,8 +36,27 @@ def format_summary(outcome: RunOutcome) -> str:
         f"  alerts    {committed.get('alerts', 0)} raised"
         + (f", {committed['alerts_sent']} sent to Kafka" if committed.get("alerts_sent") else ""),
     ]
+    lines += _delivery_lines(outcome)
     for feed in report.get("feeds", []):
         if feed.get("error"):
             lines.append(f"  ! {feed['source']}: {feed['status']}: {feed['error']}")
     lines.append(f"  output    {outcome.output}  (articles/, alerts/, rejected/)")
     return "\n".join(lines)
+
+
+def _delivery_lines(outcome: RunOutcome) -> list[str]:
+    """Per delivery sink what the drain at the end of the run did (errors already scrubbed)."""
+    delivery = outcome.delivery
+    lines = []
+    for sink in delivery.sinks:
+        line = f"  delivery  {sink.sink}: {sink.delivered} delivered"
+        if sink.dead:
+            line += f", {sink.dead} to the dead letters"
+        if sink.held:
+            line += ", receiver failing: the rest waits for the next run"
+        lines.append(line)
+    if delivery.spikes:
+        lines.append(f"  spikes    {delivery.spikes} spike alerts raised")
+    if delivery.error:
+        lines.append(f"  ! delivery stopped: {delivery.error} (see `newswatch alerts status`)")
+    return lines

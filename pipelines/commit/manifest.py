@@ -7,8 +7,12 @@ its destination, the Kafka offsets and feed validators to save) and applies it:
 1. move the staged files into the dataset (each move atomic on a local disk);
 2. send the run's alerts to the Kafka alert sinks (acks=all, flushed), then mark that
    in the manifest so a retry does not send them again;
-3. commit the Kafka source offsets, save the feed validators;
-4. delete the manifest and the staging folder.
+3. queue the run's alerts in the delivery outbox (``pipelines/delivery/``: notify,
+   webhook, feed, digest sinks): a local durable write, skipped for a run already queued,
+   which sends nothing; the sender drains the outbox after the commit, so a receiver that
+   is down never holds up or undoes a commit;
+4. commit the Kafka source offsets, save the feed validators;
+5. delete the manifest and the staging folder.
 
 If the process dies part-way, the next run applies the manifest again before it starts
 (every step is safe to repeat); a staging folder without a manifest belongs to a run that
@@ -44,6 +48,8 @@ from newswatch.connectors.kafka.connection import (
 from newswatch.connectors.rss.read import FeedReport
 from newswatch.pipelines.commit.feed_state import FeedCheckpoint, checkpoint_of, save_feed_state
 from newswatch.pipelines.control.settings import Config, KafkaAlerts
+from newswatch.pipelines.delivery.committed import queue_committed
+from newswatch.pipelines.delivery.sinks import DeliverySink
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,7 @@ class CommitTargets:
 
     kafka_sources: Mapping[str, KafkaConnection] = field(default_factory=dict)
     kafka_alerts: tuple[KafkaAlertTarget, ...] = ()
+    delivery: tuple[DeliverySink, ...] = ()  # queued at commit, sent after it
 
     @classmethod
     def from_config(cls, config: Config) -> CommitTargets:
@@ -88,6 +95,7 @@ class CommitTargets:
                 for sink in config.alerts
                 if isinstance(sink, KafkaAlerts)
             ),
+            delivery=config.delivery_sinks,
         )
 
 
@@ -186,6 +194,13 @@ def apply_manifest(root: str, manifest: Manifest, targets: CommitTargets) -> Com
         sent = _send_alerts(manifest, targets.kafka_alerts)
         manifest = dataclasses.replace(manifest, alerts_delivered=True)
         filesystem.replace_file(manifest_path(root, manifest.run_id), manifest.to_json().encode())
+    queue_committed(
+        root,
+        manifest.run_id,
+        [f.final for f in manifest.files if f.kind == ALERTS],
+        [f.final for f in manifest.files if f.kind == ARTICLES],
+        targets.delivery,
+    )
     _commit_offsets(manifest.offsets, targets)
     if manifest.feeds:
         save_feed_state(root, manifest.feeds)

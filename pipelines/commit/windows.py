@@ -17,7 +17,9 @@ timers fire at the end of every bundle, whatever the watermark.)
 
 Offsets committed for a window are the highest ``next_offset`` its ``PartitionReport``s
 carry, never lower than what was committed before. Alerts were sent to Kafka as they were
-raised (``connectors/kafka/alerts.py``): the manifest records them as delivered.
+raised (``connectors/kafka/alerts.py``): the manifest records them as delivered. The
+commit queues the window's alerts for the delivery sinks (notify, webhook, feed, digest)
+in the outbox, which the stream's sender thread drains (``pipelines/delivery/loop.py``).
 """
 
 from __future__ import annotations

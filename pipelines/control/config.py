@@ -39,6 +39,7 @@ from newswatch.pipelines.control.yaml_reader import (
 from newswatch.pipelines.core.aliases import AliasTable, parse_alias_table
 from newswatch.pipelines.core.normalization import NormalizeSettings
 from newswatch.pipelines.core.rules import TopicRule, parse_topic_rules
+from newswatch.pipelines.delivery import sink_config
 
 DEFAULTS = "newswatch.pipelines"
 DEFAULT_CONFIG = "defaults/config.yaml"
@@ -82,6 +83,7 @@ def parse_config(data: Any, file: str, base_dir: Path | None) -> Config:
             "near_duplicates",
             "stream",
             "run",
+            "spikes",
         },
     )
     http = _http_settings(r, top.get("http", {}))
@@ -114,6 +116,7 @@ def parse_config(data: Any, file: str, base_dir: Path | None) -> Config:
         near_duplicates=_near_duplicate_settings(r, top.get("near_duplicates", {})),
         stream=_stream_settings(r, top.get("stream", {})),
         run=_run_settings(r, top.get("run", {})),
+        spikes=sink_config.spikes_section(top, file),
     )
 
 
@@ -276,8 +279,11 @@ def _kafka_source(r: KeyReader, raw: Any, path: str) -> KafkaSource:
 
 def _alert_sinks(r: KeyReader, raw: Any) -> tuple[AlertSink, ...]:
     sinks: list[AlertSink] = []
+    delivery: list[tuple[Any, str]] = []  # parsed together: their names must be unique
     for path, kind, item in r.typed_items(raw, "alerts", "list of alert sinks"):
-        if kind == "file":
+        if kind in sink_config.DELIVERY_TYPES:
+            delivery.append((item, path))
+        elif kind == "file":
             r.mapping(item, path, {"type"})
             sinks.append(FileAlerts())
         elif kind == "kafka":
@@ -296,8 +302,8 @@ def _alert_sinks(r: KeyReader, raw: Any) -> tuple[AlertSink, ...]:
                 )
             )
         else:
-            raise ConfigError(r.file, f"{path}.type", "must be 'file' or 'kafka'")
-    return tuple(sinks)
+            raise ConfigError(r.file, f"{path}.type", sink_config.UNKNOWN_TYPE)
+    return (*sinks, *sink_config.parse_delivery_sinks(delivery, file=r.file))
 
 
 def _http_settings(r: KeyReader, raw: Any) -> HttpSettings:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from newswatch.pipelines.core.aliases import AliasTable
 from newswatch.pipelines.core.normalization import NormalizeSettings
 from newswatch.pipelines.core.rules import TopicRule
+from newswatch.pipelines.delivery.sinks import DeliverySink, SpikeSettings
 
 __all__ = [
     "AlertSink",
@@ -65,7 +67,8 @@ class KafkaAlerts:
     security: Mapping[str, str] = field(default_factory=dict)
 
 
-AlertSink = FileAlerts | KafkaAlerts
+# DeliverySink: notify, webhook, feed, digest (``pipelines/delivery/``), sent after the commit.
+AlertSink: TypeAlias = FileAlerts | KafkaAlerts | DeliverySink
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,11 @@ class Config:
     near_duplicates: NearDuplicateSettings = NearDuplicateSettings()
     stream: StreamSettings = StreamSettings()
     run: RunSettings = RunSettings()
+    spikes: SpikeSettings | None = None  # ``spikes:``; None: no spike alerts
+
+    @property
+    def delivery_sinks(self) -> tuple[DeliverySink, ...]:
+        return tuple(s for s in self.alerts if not isinstance(s, FileAlerts | KafkaAlerts))
 
     @property
     def rss_sources(self) -> tuple[RssSource, ...]:

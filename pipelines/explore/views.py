@@ -36,6 +36,7 @@ from newswatch.connectors.dataset.layout import (
     OutputLayout,
 )
 from newswatch.schemas import ARTICLE_SCHEMA, Rejection, alert_json_schema
+from newswatch.schemas.alert import SPIKE_ONLY
 
 __all__ = [
     "VIEWS",
@@ -101,8 +102,13 @@ def article_columns() -> Columns:
 
 
 def alert_columns() -> Columns:
+    """The alert log's columns: story alerts' (spike alerts are never in the log)."""
     properties: dict[str, dict[str, Any]] = alert_json_schema()["properties"]
-    return [(name, json_schema_sql_type(prop)) for name, prop in properties.items()]
+    return [
+        (name, json_schema_sql_type(prop))
+        for name, prop in properties.items()
+        if name not in SPIKE_ONLY
+    ]
 
 
 def rejected_columns() -> Columns:
