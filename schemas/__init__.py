@@ -6,6 +6,7 @@ from newswatch.schemas.article import (
     Article,
     Entity,
     TopicMatch,
+    articles_from_table,
     articles_to_table,
 )
 from newswatch.schemas.raw import RawArticle
@@ -20,5 +21,6 @@ __all__ = [
     "Rejection",
     "TopicMatch",
     "alert_json_schema",
+    "articles_from_table",
     "articles_to_table",
 ]

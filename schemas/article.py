@@ -1,13 +1,15 @@
 """The article record and its Arrow schema: the single source of truth for Parquet columns.
 
 ``ARTICLE_SCHEMA`` lists every column of ``<out>/articles/dt=*/*.parquet``; the
-dataclasses mirror it and ``articles_to_table`` is the only place that turns one into
-the other (a check at import keeps the two in step).
+dataclasses mirror it, and ``articles_to_table`` and ``articles_from_table`` are the only
+places that turn one into the other (a check at import keeps the two in step).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,3 +110,34 @@ def articles_to_table(articles: Iterable[Article]) -> pa.Table:
         name: [_column_value(getattr(a, name)) for a in rows] for name in ARTICLE_SCHEMA.names
     }
     return pa.Table.from_pydict(columns, schema=ARTICLE_SCHEMA)
+
+
+@functools.cache
+def _field_types(record: type) -> dict[str, Any]:
+    return typing.get_type_hints(record)
+
+
+def _record_value(value: Any, hint: Any) -> Any:
+    """A column value as the dataclass field typed ``hint`` holds it: lists as tuples,
+    structs as their dataclass (fields a file lacks take their defaults)."""
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return tuple(_record_value(v, item) for v in value or ())
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type) and value is not None:
+        return _record_of(hint, value)
+    return value
+
+
+def _record_of(record: type, values: dict[str, Any]) -> Any:
+    types = _field_types(record)
+    return record(**{n: _record_value(v, types[n]) for n, v in values.items() if n in types})
+
+
+def articles_from_table(table: pa.Table) -> list[Article]:
+    """The articles of a table read from the dataset, the inverse of ``articles_to_table``.
+
+    Driven by the dataclass: a column the file lacks (written before it existed) takes its
+    default, and a column the dataclass does not know (``dt`` from a Hive partitioning
+    reader) is left out.
+    """
+    return [_record_of(Article, row) for row in table.to_pylist()]

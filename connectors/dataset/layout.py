@@ -34,6 +34,7 @@ __all__ = [
     "RUN_REPORTS",
     "OutputLayout",
     "StagedFile",
+    "partition_and_name",
 ]
 
 ARTICLES = "articles"
@@ -93,6 +94,16 @@ class OutputLayout:
 
     def final_path(self, kind: str, partition: str, name: str) -> str:
         return _join(self.root, kind, f"dt={partition}", name)
+
+
+def partition_and_name(path: str) -> tuple[str, str]:
+    """The ``dt=`` day and the file name of a dataset file's path.
+
+    >>> partition_and_name("/data/articles/dt=2026-11-30/part-r1-00000.parquet")
+    ('2026-11-30', 'part-r1-00000.parquet')
+    """
+    folder, name = path.rstrip("/").rsplit("/", 2)[-2:]
+    return folder.removeprefix("dt="), name
 
 
 @dataclass(frozen=True)

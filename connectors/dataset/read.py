@@ -2,8 +2,9 @@
 
 Each reader takes one committed file's bytes (through Beam filesystems) and returns the
 columns a stage needs: article ids (exact dedupe), alert keys (one alert per story) and
-MinHash signatures (near-duplicates). The ``Read*`` transforms match the files on any
-Beam filesystem; the stream's indexes call the same per-file readers.
+MinHash signatures (near-duplicates), or whole articles (``newswatch reprocess``). The
+``Read*`` transforms match the files on any Beam filesystem; the stream's indexes call
+the same per-file readers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import apache_beam as beam
@@ -20,20 +22,25 @@ from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystem import CompressionTypes
 
 from newswatch.connectors import filesystem
-from newswatch.connectors.dataset.layout import ALERTS, ARTICLES, OutputLayout
+from newswatch.connectors.dataset.layout import ALERTS, ARTICLES, OutputLayout, partition_and_name
 from newswatch.pipelines.core.alerting import alert_key
 from newswatch.pipelines.core.minhash import Signed
 from newswatch.pipelines.core.normalization import article_id, canonical_url
+from newswatch.schemas import Article, articles_from_table
 
 __all__ = [
     "ReadStoredAlertKeys",
     "ReadStoredArticleIds",
+    "ReadStoredArticles",
     "ReadStoredSignatures",
+    "StoredFile",
     "alert_keys_in",
     "article_ids_in",
+    "articles_in",
     "read_horizon_signatures",
     "signatures_in",
     "stored_article",
+    "stored_article_files",
 ]
 
 # What a later run needs of a stored article to cluster with it; no other column is read.
@@ -43,6 +50,11 @@ SIGNATURE_COLUMNS = ("article_id", "published_at", "cluster_id", "minhash", "shi
 def article_ids_in(handle: BinaryIO) -> list[str]:
     """The ``article_id`` column of one committed Parquet file."""
     return [str(v) for v in pq.read_table(handle, columns=["article_id"]).column(0).to_pylist()]
+
+
+def articles_in(handle: BinaryIO) -> list[Article]:
+    """Every article of one committed Parquet file, whole, in the file's order."""
+    return articles_from_table(pq.read_table(handle))
 
 
 def alert_keys_in(handle: BinaryIO) -> Iterator[str]:
@@ -129,6 +141,35 @@ class ReadStoredArticleIds(_ReadCommitted):
         super().__init__([OutputLayout(root).committed_files(ARTICLES, "parquet")], article_ids_in)
 
 
+class _ArticlesOfFile:
+    """Picklable: a matched Parquet file to (its path, article) for each of its rows."""
+
+    def __call__(self, readable: fileio.ReadableFile) -> Iterator[tuple[str, Article]]:
+        path = readable.metadata.path
+        with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            for article in articles_in(handle):
+                yield path, article
+
+
+class ReadStoredArticles(beam.PTransform):
+    """Paths of committed article files in; ``(path, Article)`` for every row out.
+
+    The path comes along so that a stage can write each file again
+    (``connectors/dataset/rewrite.py``).
+
+        files = pipeline | beam.Create(["/data/articles/dt=2026-11-30/part-r1-00000.parquet"])
+        stored = files | ReadStoredArticles()
+    """
+
+    def expand(self, paths: beam.PCollection) -> beam.PCollection:
+        return (
+            paths
+            | "Match" >> fileio.MatchAll(EmptyMatchTreatment.DISALLOW)
+            | "Open" >> fileio.ReadMatches()
+            | "Read" >> beam.FlatMap(_ArticlesOfFile())
+        )
+
+
 class ReadStoredAlertKeys(_ReadCommitted):
     """``alert_key`` of every committed alert: the ledger behind one alert per story."""
 
@@ -177,3 +218,35 @@ def stored_article(
         if wanted in ids:
             return parquet.read(columns=list(columns)).to_pylist()[ids.index(wanted)]
     raise LookupError(f"no stored article {url_or_id!r} under {root}")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A committed article file, its ``dt=`` day and how many articles it holds."""
+
+    path: str
+    day: str
+    articles: int
+
+
+def stored_article_files(root: str, since: str = "", until: str = "") -> list[StoredFile]:
+    """The committed article files of the ``dt=`` days from ``since`` to ``until``
+    (ISO dates, both included; empty for no bound), oldest day first.
+
+    Only each file's Parquet footer is read, for its number of rows.
+    """
+    found = []
+    for path in filesystem.list_files(OutputLayout(root).committed_files(ARTICLES, "parquet")):
+        day, _ = partition_and_name(path)
+        if (since and day < since) or (until and day > until):
+            continue
+        with filesystem.FileSystems.open(
+            path, compression_type=CompressionTypes.UNCOMPRESSED
+        ) as handle:
+            rows = pq.ParquetFile(handle).metadata.num_rows
+        found.append(StoredFile(path, day, rows))
+    return sorted(found, key=_file_order)
+
+
+def _file_order(stored: StoredFile) -> tuple[str, str]:
+    return stored.day, stored.path

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
+import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
@@ -35,6 +36,7 @@ __all__ = [
     "WriteAlertLog",
     "WriteArticles",
     "WriteRejected",
+    "encode_table",
     "stage_records",
 ]
 
@@ -42,8 +44,13 @@ MAX_ROWS_PER_FILE = 50_000
 
 
 def encode_parquet(articles: Sequence[Article]) -> bytes:
+    return encode_table(articles_to_table(articles))
+
+
+def encode_table(table: pa.Table) -> bytes:
+    """An article table as the bytes of one dataset Parquet file."""
     sink = io.BytesIO()
-    pq.write_table(articles_to_table(articles), sink, compression="zstd")
+    pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()
 
 

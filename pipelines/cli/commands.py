@@ -5,6 +5,8 @@
     newswatch stream [--config FILE] [--out DIR] [--window SECONDS] [--status-interval SECONDS]
                      [--lock-ttl SECONDS] [--max-runtime SECONDS] [--log-format text|json]
                      [BEAM_OPTIONS...]
+    newswatch reprocess [--config FILE] [--topics FILE] [--aliases FILE] [--out DIR]
+                        [--since DATE] [--until DATE] [--dry-run] [--alert] [BEAM_OPTIONS...]
     newswatch broker [--port 9092]
     newswatch produce --topic NAME [--bootstrap HOST:PORT] (--sample | FILE.jsonl)
     newswatch alerts subscribe [--topic ID ...] [--bootstrap HOST:PORT | --dir DIR]
@@ -35,6 +37,7 @@ from newswatch.pipelines.cli import (
     explain_command,
     produce,
     report,
+    reprocess_command,
     run_command,
     sql,
     stream_command,
@@ -51,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newswatch", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run_command.add_parser(commands)
+    reprocess_command.add_parser(commands)
     stream_command.add_parser(commands)
     eval_command.add_parser(commands)
     explain_command.add_parser(commands)

@@ -111,15 +111,16 @@ def add_run_options(parser: argparse.ArgumentParser, lock_help: str) -> None:
     )
 
 
-def load_command_config(args: argparse.Namespace) -> Config:
-    """The config named by --config with --out applied; the spaCy model checked installed.
+def load_command_config(args: argparse.Namespace, config: Config | None = None) -> Config:
+    """The config named by --config (or ``config``, loaded already) with --out applied;
+    the spaCy model checked installed.
 
     Raises ``ConfigError`` or ``ModelNotInstalled``: exit 2 before any work starts.
     """
     from newswatch.pipelines.control.config import load_config, resolve_output
     from newswatch.pipelines.core.nlp import resolve_model
 
-    config = load_config(args.config)
+    config = config or load_config(args.config)
     if args.out:
         config = dataclasses.replace(config, output=resolve_output(args.out, None))
     resolve_model(config.nlp.model)

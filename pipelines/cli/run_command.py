@@ -7,10 +7,11 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from newswatch.pipelines.cli.console import (
     DEFAULT_LOCK_TTL_S,
@@ -30,7 +31,9 @@ from newswatch.pipelines.cli.exits import (
 if TYPE_CHECKING:  # imported where used: Beam is slow to import
     from newswatch.pipelines.control.lock import RunLock
 
-__all__ = ["add_parser", "main"]
+__all__ = ["add_parser", "holding_run_lock", "main"]
+
+T = TypeVar("T")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -59,34 +62,11 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
         return EXIT_CONFIG
 
     from newswatch.pipelines.cli.summary import feed_counts, format_summary
-    from newswatch.pipelines.control.lock import LockHeld, RunLock
     from newswatch.pipelines.run import run
 
-    # The lock is taken before run() recovers interrupted commits and deletes staging
-    # folders: that clean-up is only safe while no other run is writing.
-    try:
-        lock = RunLock(config.output, ttl_s=args.lock_ttl)
-    except ValueError as err:  # no Beam filesystem for the scheme: a missing extra
-        say(args, logging.ERROR, f"config error: output {config.output}: {err}")
-        return EXIT_CONFIG
-    with released_on_sigterm(args, lock):
-        try:
-            lock.acquire()
-        except LockHeld as err:
-            say(args, logging.WARNING, f"{err}; nothing done, try again later")
-            return EXIT_LOCK_HELD
-        except OSError as err:
-            say(args, logging.ERROR, f"cannot take the run lock {lock.path}: {one_line(err)}")
-            return EXIT_RUN_FAILED
-        try:
-            try:
-                outcome = run(config, beam_args)
-            finally:
-                lock.release()
-        except Exception as err:  # noqa: BLE001 - the run's one-line reason; details in the log
-            logging.getLogger(__name__).debug("run failed", exc_info=True)
-            say(args, logging.ERROR, f"run failed: {one_line(err)}")
-            return EXIT_RUN_FAILED
+    code, outcome = holding_run_lock(args, config.output, partial(run, config, beam_args))
+    if outcome is None:
+        return code
     print(format_summary(outcome))
     ok, failed = feed_counts(outcome.report)
     # A Kafka source that fails fails the run (exit 4), so a run with Kafka partitions read
@@ -94,6 +74,42 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     if failed and not ok and not (outcome.report or {}).get("partitions"):
         return EXIT_ALL_SOURCES_FAILED
     return EXIT_OK
+
+
+def holding_run_lock(
+    args: argparse.Namespace, output: str, work: Callable[[], T], what: str = "run"
+) -> tuple[int, T | None]:
+    """``work()`` while holding the output's run lock: ``(EXIT_OK, its result)``, or the
+    exit code and None when the lock was not taken or the work failed (said on stderr).
+
+    The lock is taken before the work recovers interrupted commits and deletes staging
+    folders: that clean-up is only safe while no other run is writing.
+    """
+    from newswatch.pipelines.control.lock import LockHeld, RunLock
+
+    try:
+        lock = RunLock(output, ttl_s=args.lock_ttl)
+    except ValueError as err:  # no Beam filesystem for the scheme: a missing extra
+        say(args, logging.ERROR, f"config error: output {output}: {err}")
+        return EXIT_CONFIG, None
+    with released_on_sigterm(args, lock):
+        try:
+            lock.acquire()
+        except LockHeld as err:
+            say(args, logging.WARNING, f"{err}; nothing done, try again later")
+            return EXIT_LOCK_HELD, None
+        except OSError as err:
+            say(args, logging.ERROR, f"cannot take the run lock {lock.path}: {one_line(err)}")
+            return EXIT_RUN_FAILED, None
+        try:
+            try:
+                return EXIT_OK, work()
+            finally:
+                lock.release()
+        except Exception as err:  # noqa: BLE001 - the one-line reason; details in the log
+            logging.getLogger(__name__).debug("%s failed", what, exc_info=True)
+            say(args, logging.ERROR, f"{what} failed: {one_line(err)}")
+            return EXIT_RUN_FAILED, None
 
 
 @contextmanager

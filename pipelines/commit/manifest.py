@@ -106,6 +106,9 @@ class Manifest:
     feeds: tuple[FeedCheckpoint, ...] = ()
     offsets: tuple[OffsetCommit, ...] = ()
     alerts_delivered: bool = False
+    # Files that replace the dataset file at their ``final`` path, renamed over it, so a
+    # reader finds the old or the new one there, never both or neither (commit/rewrite.py).
+    replaces: tuple[StagedFile, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, indent=1)
@@ -119,6 +122,7 @@ class Manifest:
             feeds=tuple(FeedCheckpoint(**f) for f in data["feeds"]),
             offsets=tuple(OffsetCommit(**o) for o in data["offsets"]),
             alerts_delivered=data["alerts_delivered"],
+            replaces=tuple(StagedFile(**f) for f in data.get("replaces", ())),
         )
 
 
@@ -182,7 +186,9 @@ def commit(root: str, manifest: Manifest, targets: CommitTargets) -> CommitResul
 
 
 def apply_manifest(root: str, manifest: Manifest, targets: CommitTargets) -> CommitResult:
-    for staged in manifest.files:
+    # A replacement moves exactly as a new file does: the rename over its old file is the
+    # one step that changes what readers see, and a moved file is no longer in staging.
+    for staged in (*manifest.files, *manifest.replaces):
         if filesystem.exists(staged.staged):
             filesystem.move(staged.staged, staged.final)
         elif not filesystem.exists(staged.final):
