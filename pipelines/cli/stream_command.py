@@ -29,7 +29,7 @@ from newswatch.pipelines.cli.console import (
     say,
 )
 from newswatch.pipelines.cli.exits import EXIT_CONFIG, EXIT_LOCK_HELD, EXIT_OK, EXIT_RUN_FAILED
-from newswatch.pipelines.control.settings import Config
+from newswatch.pipelines.control.settings import STATUS_LOGGER, Config
 
 if TYPE_CHECKING:  # imported where used: Beam is slow to import
     from newswatch.pipelines.stream import RunningStream
@@ -159,12 +159,11 @@ def _run_until_stopped(
         logging.getLogger(__name__).debug("stream failed to start", exc_info=True)
         say(args, logging.ERROR, f"stream failed: {one_line(err)}")
         return EXIT_RUN_FAILED, False
-    print(
+    # On the status logger: a plain line in a terminal, a JSON record under --log-format json.
+    logging.getLogger(STATUS_LOGGER).info(
         f"newswatch stream: {len(stream.plan.feeds)} feeds, "
         f"{sum(len(k.starts) for k in stream.plan.kafka)} Kafka partitions; "
-        f"window {config.stream.window_s:g}s; output {config.output}",
-        file=sys.stderr,
-        flush=True,
+        f"window {config.stream.window_s:g}s; output {config.output}"
     )
     started = time.monotonic()
     while not stream.wait(0.5):

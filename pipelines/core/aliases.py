@@ -51,7 +51,7 @@ GENERIC_WORDS = frozenset(
 
 
 def fold_typography(text: str) -> str:
-    """Curly quotes and apostrophes straight, dashes as hyphens, odd spaces as spaces.
+    r"""Curly quotes and apostrophes straight, dashes as hyphens, odd spaces as spaces.
 
     >>> fold_typography("People\u2019s \u201cArmy\u201d\u00a0\u2013 Kim")
     'People\'s "Army" - Kim'
