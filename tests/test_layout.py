@@ -44,3 +44,14 @@ def test_core_has_the_pure_modules() -> None:
     assert {"normalization", "minhash", "aliases", "rules", "alerting"} <= {
         name.rsplit(".", 1)[1] for name in CORE
     }
+
+
+def test_the_dataset_layout_joins_object_store_paths_as_beam_does() -> None:
+    from newswatch.connectors.dataset.layout import ARTICLES, OutputLayout
+
+    layout = OutputLayout("s3://bucket/news", "r1")
+    assert layout.state("runs", "r1.json") == "s3://bucket/news/_state/runs/r1.json"
+    assert layout.staged_path(ARTICLES, "2026-11-30", "part-r1-00000.parquet") == (
+        "s3://bucket/news/_staging/r1/articles/dt=2026-11-30/part-r1-00000.parquet"
+    )
+    assert layout.committed_files(ARTICLES, "parquet") == "s3://bucket/news/articles/dt=*/*.parquet"

@@ -52,8 +52,9 @@ def _join(base: str, *parts: str) -> str:
     layout can name local paths for tools that never load Beam (``newswatch sql``)."""
     if "://" not in base:
         return os.path.join(base, *parts)
+    from newswatch.connectors import filesystem
 
-    return _join(base, *parts)
+    return filesystem.join(base, *parts)
 
 
 @dataclass(frozen=True)
