@@ -5,6 +5,8 @@ had those rules from the start; and a reprocess killed in the middle of its comm
 from __future__ import annotations
 
 import hashlib
+import os
+import pty
 import shutil
 import signal
 import subprocess
@@ -248,3 +250,36 @@ def test_a_held_run_lock_exits_75_and_changes_nothing(datasets: Datasets, stored
     with RunLock(str(stored), ttl_s=600):
         assert main(reprocess_args(datasets, stored)) == 75
     assert file_digests(stored) == digests
+
+
+def test_progress_is_shown_on_a_terminal_and_not_in_json_logs(
+    datasets: Datasets, stored: Path
+) -> None:
+    def stderr_of(*args: str) -> str:
+        """The command's stderr written to a pseudo-terminal, as a person would see it."""
+        master, slave = pty.openpty()
+        command = [sys.executable, "-m", "newswatch.pipelines.cli"]
+        child = subprocess.Popen(
+            [*command, *reprocess_args(datasets, stored, "--dry-run", *args)],
+            stdout=subprocess.DEVNULL,
+            stderr=slave,
+        )
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(master)
+        assert child.wait(timeout=60) == 0
+        return seen.decode("utf-8", "replace")
+
+    shown = stderr_of("--articles-per-pass", "7")
+    assert "partitions 0/13  articles 0/14" in shown
+    assert "partitions 13/13  articles 14/14" in shown and "articles/s" in shown
+    assert "time left" in shown
+    assert "partitions" not in stderr_of("--log-format", "json")
