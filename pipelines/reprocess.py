@@ -42,7 +42,9 @@ from newswatch.pipelines.stages.reanalyse import (
     CountTopicChanges,
     NewlyMatched,
     PairWithStored,
+    Reanalysed,
 )
+from newswatch.schemas import Article
 
 __all__ = [
     "PassPlan",
@@ -162,7 +164,7 @@ def build(
     )
 
 
-def _by_file(item: Any) -> tuple[str, Any]:
+def _by_file(item: Reanalysed) -> tuple[str, Article]:
     return item.path, item.article
 
 

@@ -516,12 +516,14 @@ LOCAL_READS = {"open", "read_text", "read_bytes", "scandir", "listdir", "iterdir
 
 
 def batch_pipeline_modules() -> list[Path]:
-    """The source files `newswatch run` imports (what a portable runner's workers unpickle)."""
+    """The source files `newswatch run` and `reprocess` import (what a portable runner's
+    workers unpickle)."""
     listing = subprocess.run(
         [
             sys.executable,
             "-c",
-            "import sys, newswatch.pipelines.run, newswatch.pipelines.cli.commands\n"
+            "import sys, newswatch.pipelines.run, newswatch.pipelines.reprocess\n"
+            "import newswatch.pipelines.cli.commands\n"
             "print('\\n'.join(m.__file__ for n, m in sys.modules.items()"
             " if n.startswith('newswatch.') and getattr(m, '__file__', None)))",
         ],
@@ -568,7 +570,9 @@ def test_the_worker_code_check_covers_the_stages() -> None:
         "connectors/rss/http_fetch",
         "connectors/kafka/read",
         "connectors/dataset/write",
+        "connectors/dataset/rewrite",
         "pipelines/commit/manifest",
+        "pipelines/commit/rewrite",
         "pipelines/stages/dedupe",
         "pipelines/core/nlp",
     } <= modules

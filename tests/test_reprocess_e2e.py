@@ -5,6 +5,9 @@ had those rules from the start; and a reprocess killed in the middle of its comm
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import pty
 import shutil
 import signal
 import subprocess
@@ -19,11 +22,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from configs import rss_config
+from configs import FILE_ALERTS, kafka_alerts, rss_config, rss_source, write_config
+from kafka_tools import new_topic, read_all
 from outputs import read_articles, read_jsonl
 from servers import LocalHttpServer, respond
 
 from newswatch.pipelines.cli import main
+from newswatch.pipelines.cli.broker import Broker
 from newswatch.pipelines.control.config import load_config
 from newswatch.pipelines.core.topic_changes import NEWLY_MATCHED, NO_LONGER_MATCHED, UNCHANGED
 from newswatch.pipelines.reprocess import ReprocessOptions, reprocess
@@ -42,6 +47,7 @@ KILLED_AFTER_ONE_REPLACEMENT = """
 import os, signal, sys
 from newswatch.connectors import filesystem
 from newswatch.pipelines.cli import main
+from newswatch.pipelines.cli.broker import Broker
 
 rename = filesystem.move
 
@@ -221,24 +227,41 @@ def test_killed_during_its_commit_the_next_command_completes_it(
     assert not list((stored / "_state" / "commits").glob("*.json"))
 
 
-def test_alert_raises_each_newly_matched_story_once(datasets: Datasets, stored: Path) -> None:
+def test_alert_raises_each_newly_matched_story_once(
+    datasets: Datasets, stored: Path, broker: Broker, tmp_path: Path
+) -> None:
+    alerts_topic = new_topic(broker.bootstrap, partitions=1, prefix="alerts")
+    config = write_config(
+        tmp_path / "alerting.yaml",
+        [rss_source(name, url) for name, url in datasets.sources],
+        stored,
+        [FILE_ALERTS, kafka_alerts(broker.bootstrap, alerts_topic)],
+    )
+    args = ["reprocess", "--config", str(config), "--topics", str(datasets.topics), "--alert"]
     before = read_jsonl(stored, "alerts")
-    assert main(reprocess_args(datasets, stored, "--alert")) == 0
+    assert main(args) == 0
     raised = [a for a in read_jsonl(stored, "alerts") if a not in before]
     fresh = [a for a in read_jsonl(datasets.fresh, "alerts") if a["topic"] == NEW_TOPIC]
     assert len(raised) == 3
     assert sorted(a["alert_id"] for a in raised) == sorted(a["alert_id"] for a in fresh)
+    sent = [json.loads(value) for _, value in read_all(broker.bootstrap, alerts_topic)]
+    assert sorted(sent, key=by_alert_id) == sorted(raised, key=by_alert_id)
     assert_reprocessed_like_fresh(stored, datasets)
 
-    assert main(reprocess_args(datasets, stored, "--alert")) == 0
+    assert main(args) == 0
     assert len(read_jsonl(stored, "alerts")) == len(before) + 3
     # Even with the stories matching anew (the articles as first stored), the alert log
     # holds their alerts: none is raised twice.
     shutil.rmtree(stored / "articles")
     shutil.copytree(datasets.stored / "articles", stored / "articles")
-    assert main(reprocess_args(datasets, stored, "--alert")) == 0
+    assert main(args) == 0
     assert len(read_jsonl(stored, "alerts")) == len(before) + 3
+    assert len(read_all(broker.bootstrap, alerts_topic)) == 3
     assert_reprocessed_like_fresh(stored, datasets)
+
+
+def by_alert_id(alert: dict[str, Any]) -> str:
+    return str(alert["alert_id"])
 
 
 def test_a_held_run_lock_exits_75_and_changes_nothing(datasets: Datasets, stored: Path) -> None:
@@ -248,3 +271,36 @@ def test_a_held_run_lock_exits_75_and_changes_nothing(datasets: Datasets, stored
     with RunLock(str(stored), ttl_s=600):
         assert main(reprocess_args(datasets, stored)) == 75
     assert file_digests(stored) == digests
+
+
+def test_progress_is_shown_on_a_terminal_and_not_in_json_logs(
+    datasets: Datasets, stored: Path
+) -> None:
+    def stderr_of(*args: str) -> str:
+        """The command's stderr written to a pseudo-terminal, as a person would see it."""
+        master, slave = pty.openpty()
+        command = [sys.executable, "-m", "newswatch.pipelines.cli"]
+        child = subprocess.Popen(
+            [*command, *reprocess_args(datasets, stored, "--dry-run", *args)],
+            stdout=subprocess.DEVNULL,
+            stderr=slave,
+        )
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(master)
+        assert child.wait(timeout=60) == 0
+        return seen.decode("utf-8", "replace")
+
+    shown = stderr_of("--articles-per-pass", "7")
+    assert "partitions 0/13  articles 0/14" in shown
+    assert "partitions 13/13  articles 14/14" in shown and "articles/s" in shown
+    assert "time left" in shown
+    assert "partitions" not in stderr_of("--log-format", "json")

@@ -6,6 +6,7 @@
     _staging/<run>/...                              files of a run not yet committed
     _state/commits/<run>.json                       manifests of commits in progress
     _state/runs/<run>.json                          run reports
+    _state/reprocess/<run>.json                     reports of reprocess passes
     _state/feeds.json                               feed validators (ETag, Last-Modified)
     _state/run.lock                                 the run lock
     _state/index/                                   the stream's key indexes (local outputs)

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 
 from newswatch.connectors import filesystem
 from newswatch.connectors.dataset.layout import ALERTS, ARTICLES, OutputLayout, partition_and_name
@@ -240,9 +241,7 @@ def stored_article_files(root: str, since: str = "", until: str = "") -> list[St
         day, _ = partition_and_name(path)
         if (since and day < since) or (until and day > until):
             continue
-        with filesystem.FileSystems.open(
-            path, compression_type=CompressionTypes.UNCOMPRESSED
-        ) as handle:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
             rows = pq.ParquetFile(handle).metadata.num_rows
         found.append(StoredFile(path, day, rows))
     return sorted(found, key=_file_order)

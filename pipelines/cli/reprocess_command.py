@@ -200,6 +200,8 @@ def format_reprocess_summary(outcome: ReprocessOutcome) -> str:
     ]
     if len(outcome.run_ids) > 1:
         lines.append(f"  passes    {len(outcome.run_ids)}: {', '.join(outcome.run_ids)}")
+    for recovered in outcome.recovered:
+        lines.append(f"  completed the interrupted commit of {recovered.run_id}")
     lines.append(
         f"  read      {outcome.articles} articles in {outcome.files} files, "
         f"{outcome.partitions} partitions"

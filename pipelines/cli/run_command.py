@@ -92,9 +92,10 @@ def holding_run_lock(
     except ValueError as err:  # no Beam filesystem for the scheme: a missing extra
         say(args, logging.ERROR, f"config error: output {output}: {err}")
         return EXIT_CONFIG, None
-    with released_on_sigterm(args, lock):
+    with released_on_sigterm(args, lock) as on_sigterm:
         try:
-            lock.acquire()
+            with on_sigterm.changing_lock():
+                lock.acquire()
         except LockHeld as err:
             say(args, logging.WARNING, f"{err}; nothing done, try again later")
             return EXIT_LOCK_HELD, None
@@ -105,34 +106,61 @@ def holding_run_lock(
             try:
                 return EXIT_OK, work()
             finally:
-                lock.release()
+                with on_sigterm.changing_lock():
+                    lock.release()
         except Exception as err:  # noqa: BLE001 - the one-line reason; details in the log
             logging.getLogger(__name__).debug("%s failed", what, exc_info=True)
             say(args, logging.ERROR, f"{what} failed: {one_line(err)}")
             return EXIT_RUN_FAILED, None
 
 
+class _SigtermRelease:
+    """The SIGTERM handler of ``released_on_sigterm``, held back while this thread changes
+    the lock file: the lock's guard is an flock this thread then holds, and the handler's
+    own release would wait on it forever. Such a signal takes effect right after."""
+
+    def __init__(self, args: argparse.Namespace, lock: RunLock) -> None:
+        self._args = args
+        self._lock = lock
+        self._changing = False
+        self._pending: int | None = None
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._changing:
+            self._pending = signum
+            return
+        self._lock.release()
+        say(self._args, logging.WARNING, f"stopped by signal {signum}; run lock released")
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    @contextmanager
+    def changing_lock(self) -> Iterator[None]:
+        self._changing = True
+        try:
+            yield
+        finally:
+            self._changing = False
+            if self._pending is not None:
+                self.handle(self._pending, None)
+
+
 @contextmanager
-def released_on_sigterm(args: argparse.Namespace, lock: RunLock) -> Iterator[None]:
-    """SIGTERM (a scheduler's timeout or stop) releases the run lock and exits 143 at once.
+def released_on_sigterm(args: argparse.Namespace, lock: RunLock) -> Iterator[_SigtermRelease]:
+    """SIGTERM (a scheduler's timeout or stop) releases the run lock and exits 143 at once;
+    wrap taking and releasing the lock in the yielded ``changing_lock()``.
 
     Unwinding an exception through a running Beam pipeline can leave it waiting on its
     worker threads. The run itself is safe to cut anywhere (the next run completes or
     discards what it left); only the lock must not outlive it.
     """
-
-    def terminate(signum: int, frame: FrameType | None) -> None:
-        lock.release()
-        say(args, logging.WARNING, f"stopped by signal {signum}; run lock released")
-        sys.stderr.flush()
-        os._exit(128 + signum)
-
+    release = _SigtermRelease(args, lock)
     try:
-        previous = signal.signal(signal.SIGTERM, terminate)
+        previous = signal.signal(signal.SIGTERM, release.handle)
     except ValueError:  # not the main thread: leave signals alone
-        yield
+        yield release
         return
     try:
-        yield
+        yield release
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -24,11 +24,11 @@ misses one, at any instant, also when the process dies in the middle.
 Repeating is safe: a replacement no longer in staging has been renamed (that is the only
 way it leaves staging), so it is skipped; one still in staging is renamed now (on an
 object store, the same bytes copied again). A process killed before step 2 leaves only
-staging, which the next ``run`` or ``reprocess`` deletes: every stored file is still the
-old one. Killed after it, the next ``run`` or ``reprocess`` applies the manifest first
-(``recover()``), before it reads anything. The run lock keeps every other writer away
-from the files a pass read, and the others only ever add files under new names; two
-passes never share a file.
+staging, which the next ``run`` or ``reprocess`` (not a dry run) deletes: every stored
+file is still the old one. Killed after it, the next ``run`` or ``reprocess`` applies the
+manifest first (``recover()``), before it reads anything. The run lock keeps every other
+writer away from the files a pass read, and the others only ever add files under new
+names; two passes never share a file.
 """
 
 from __future__ import annotations
