@@ -2,33 +2,20 @@
 feeds per topic, digests and spike alerts (``alerts[]`` items of type ``notify``,
 ``webhook``, ``feed`` and ``digest``).
 
-Delivery never blocks or undoes a commit. What the run and the stream call:
+Delivery never blocks or undoes a commit. Where it is wired in:
 
-* at commit, once a run's (or window's) alerts are in the alert log, inside the commit
-  step so that a repeated commit repeats it (it writes nothing twice)::
-
-      enqueue(root: str, run_id: str, alerts: Sequence[Alert | Story],
-              sinks: Sequence[DeliverySink]) -> int
-
-* after the commit (at the end of ``newswatch run``; in ``newswatch stream`` after each
-  window's commit and on a timer, so digests go out on time), with the run lock held::
-
-      deliver(root: str, sinks: Sequence[DeliverySink], now: datetime | None = None,
-              *, sleep=time.sleep) -> list[SinkDelivery]
-
-  ``deliver`` also finishes what a killed process left: calling it at start-up, before a
-  new run, sends the outbox of a run that committed but did not deliver.
-
-* spikes, after a commit: ``find_spikes(story_alerts, now, settings,
-  load_last_spikes(root))`` over the story alerts of the last ``baseline_days`` (the alert
-  log), then ``enqueue`` the spikes under a run id of their own and ``record_spikes(root,
-  spikes)``.
-
-* config: ``parse_delivery_sinks([(raw, "alerts[i]"), ...], file=..., environ=...)`` for
-  the ``alerts[]`` items of these types, ``parse_spike_settings(raw, "spikes", file=...)``.
-
-* command line: ``command.add_status_parser`` / ``command.add_retry_parser`` on the
-  ``alerts`` sub-commands, then ``command.main(args)``.
+* at commit: ``commit/manifest.py`` calls ``committed.queue_committed`` once the run's (or
+  window's) files are in the dataset and before its source positions are saved; it reads
+  the alert log and article files back, counts each story's copies and sources, and
+  ``enqueue``s them (safe to repeat: a repeated commit writes nothing twice);
+* after the commit, with the run lock held: ``after_commit.deliver_committed`` (spikes when
+  configured, then ``deliver``) at the end of ``newswatch run`` (``pipelines/run.py``),
+  and every second on the stream's sender thread (``loop.DeliveryLoop``, started by
+  ``pipelines/stream.py``), which also sends digests when their period ends;
+* config: ``control/config.py`` hands the ``alerts[]`` items of these types to
+  ``sink_config.parse_delivery_sinks`` and ``spikes:`` to ``sink_config.spikes_section``;
+* command line: ``newswatch alerts status`` and ``alerts retry`` live in
+  ``pipelines/cli/alerts_delivery.py``.
 
 State lives under ``<out>/_state/`` (``outbox/``, ``deadletter/``, ``digest/``, ``feeds/``,
 ``spikes/``); the feeds under ``<out>/feeds/``. Every file goes through Beam filesystems.

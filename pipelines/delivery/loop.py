@@ -4,8 +4,9 @@ The stream's windows queue their alerts as they commit (``commit/windows.py``); 
 drains the outbox every ``interval_s`` (1 s), so an alert reaches its receivers within a
 window and a second of its article. The same drains send each digest when its period
 ends, and spikes are looked for every ``spike_every_s``. The drains run beside the
-pipeline, never in it: a receiver that is down delays only its own alerts, never a
-window's commit.
+pipeline, never in it: a receiver that is down never delays a window's commit (it delays
+the other sinks' alerts by at most its retry wait in one drain, as sinks are drained in
+turn).
 
 ``stop`` ends the thread: a retry waiting for its backoff gives up at once (the alert stays
 in the outbox, as after a crash), then one last drain without retries sends what the
