@@ -1,8 +1,9 @@
 """DuckDB views over a stored dataset: ``articles``, ``alerts``, ``rejected``, ``runs``, ``feeds``.
 
-    >>> connection = open_dataset(Path("newswatch-data"))          # doctest: +SKIP
-    >>> connection.sql("SELECT count(*) FROM articles").fetchall()  # doctest: +SKIP
-    [(14,)]
+    >>> import tempfile
+    >>> connection = open_dataset(Path(tempfile.mkdtemp()))   # a dataset with nothing yet
+    >>> connection.sql("SELECT count(*) FROM articles").fetchall()
+    [(0,)]
 
 Column names and types come from ``schemas/``: the Arrow schema of articles, the JSON Schema
 of alerts and the ``Rejection`` record. A view reads the files of its folder when a query
@@ -10,8 +11,9 @@ runs (Hive partitions: ``dt`` is a DATE column); a folder with no files yet give
 view with the same columns, so a query written today also runs on a fresh dataset.
 
 ``runs`` and ``feeds`` read the run reports under ``_state/runs/`` that each committed
-``newswatch run`` writes (``pipelines/commit.py``'s ``write_run_report``; the stream's
-windows write none): one row per run, and one row per feed per run. Timestamps are shown in UTC whatever the machine's time zone.
+``newswatch run`` writes (``pipelines/commit/run_report.py``'s ``write_run_report``; the stream's
+windows write none): one row per run, and one row per feed per run. Timestamps are shown in UTC whatever the
+machine's time zone.
 
 Only local folders: DuckDB reads object stores through extensions that newswatch does not
 install.
