@@ -25,6 +25,8 @@ class Alert:
     evidence: tuple[str, ...]
     entities: tuple[str, ...]
     created_at: datetime
+    # The article's ISO 639-1 language (None when unknown): the evidence is in it.
+    language: str | None = None
 
     @property
     def partition_date(self) -> str:

@@ -208,7 +208,7 @@ def parse_alias_table(data: Any, file: str) -> AliasTable:
     raw_entries = data["entities"]
     if not isinstance(raw_entries, list):
         raise ConfigError(file, "entities", "must be a list")
-    entries = []
+    entries: list[AliasEntry] = []
     for i, raw in enumerate(raw_entries):
         path = f"entities[{i}]"
         if not isinstance(raw, Mapping):

@@ -251,8 +251,10 @@ class NatashaNer:
         taken = {i for ent in doc.ents for i in range(ent.start, ent.end)}
         for span in found.spans:
             label = _NATASHA_LABELS.get(span.type)
+            if label is None:
+                continue
             new = doc.char_span(span.start, span.stop, label=label, alignment_mode="expand")
-            if label and new is not None and not taken & set(range(new.start, new.end)):
+            if new is not None and not taken & set(range(new.start, new.end)):
                 spans.append(new)
         doc.ents = filter_spans(spans)
         return doc

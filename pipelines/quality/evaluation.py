@@ -289,7 +289,7 @@ def format_text(result: Evaluation) -> str:
         + (
             ""
             if result.language_accuracy is None
-            else f"; {_shown(result.language_accuracy)} of labelled records detected right"
+            else f"; detected right for {_shown(result.language_accuracy)} of the records labelled with one"
         )
     )
     for language, data in result.languages.items():
