@@ -297,11 +297,27 @@ def terms_for(rules: Sequence[TopicRule], code: str) -> tuple[TopicRule, ...]:
 
 class RoutedAnalyser:
     """English articles (and those in languages not configured) to the English model, the
-    others to their language's pipeline; results in the order the articles came."""
+    others to their language's pipeline; results in the order the articles came.
 
-    def __init__(self, english: TextAnalyser, others: Mapping[str, TextAnalyser]) -> None:
+    A language's pipeline is built on its first article (about a second each, and the
+    Russian NER's 170 MB on its first text): an English-only run pays nothing for the
+    other languages. Whether their packages are installed is checked up front.
+    """
+
+    def __init__(
+        self,
+        english: TextAnalyser,
+        aliases: AliasTable,
+        rules: Sequence[TopicRule],
+        languages: Sequence[str],
+        batch_size: int,
+    ) -> None:
         self.english = english
-        self.others = dict(others)
+        self._aliases = aliases
+        self._rules = tuple(rules)
+        self._languages = frozenset(languages) - {ENGLISH}
+        self._batch_size = batch_size
+        self._loaded: dict[str, TextAnalyser] = {}
 
     @classmethod
     def load(
@@ -314,15 +330,17 @@ class RoutedAnalyser:
     ) -> RoutedAnalyser:
         check_languages(languages)
         english = TextAnalyser.load(model, aliases, terms_for(rules, ENGLISH), batch_size)
-        others = {}
-        for code in languages:
-            if code != ENGLISH:
-                nlp, table = load_language_pipeline(code, aliases)
-                others[code] = TextAnalyser(nlp, table, terms_for(rules, code), batch_size)
-        return cls(english, others)
+        return cls(english, aliases, rules, languages, batch_size)
 
     def analyser_for(self, language: str | None) -> TextAnalyser:
-        return self.others.get(language or ENGLISH, self.english)
+        if language not in self._languages:
+            return self.english
+        analyser = self._loaded.get(language)
+        if analyser is None:
+            nlp, table = load_language_pipeline(language, self._aliases)
+            terms = terms_for(self._rules, language)
+            analyser = self._loaded[language] = TextAnalyser(nlp, table, terms, self._batch_size)
+        return analyser
 
     def analyse_articles(
         self, articles: Sequence[Article], max_chars: int
