@@ -60,6 +60,8 @@ class Alert:
     window: SpikeWindow | None = None
     count: int | None = None
     baseline: SpikeBaseline | None = None
+    # The article's ISO 639-1 language (None when unknown): the evidence is in it.
+    language: str | None = None
 
     @property
     def partition_date(self) -> str:

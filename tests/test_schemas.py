@@ -176,6 +176,7 @@ ALERT = Alert(
     evidence=("Pyongyang shipped artillery shells to Moscow.",),
     entities=("North Korea", "Russia"),
     created_at=datetime(2024, 5, 6, 12, 30, 5, tzinfo=UTC),
+    language="en",
 )
 
 VALIDATOR = jsonschema.Draft202012Validator(
@@ -193,10 +194,19 @@ def test_the_alert_schema_is_a_valid_json_schema() -> None:
         ALERT,
         dataclasses.replace(ALERT, published_at=None, evidence=(), entities=(), score=0.0),
         dataclasses.replace(ALERT, score=1.0, title="", source=""),
+        dataclasses.replace(ALERT, language=None),
     ],
 )
 def test_alerts_validate_against_the_json_schema(alert: Alert) -> None:
     VALIDATOR.validate(json.loads(alert.to_json()))
+
+
+def test_alerts_written_before_language_still_validate() -> None:
+    record = json.loads(ALERT.to_json())
+    del record["language"]
+    VALIDATOR.validate(record)
+    with pytest.raises(jsonschema.ValidationError):
+        VALIDATOR.validate({**record, "language": "english"})
 
 
 def test_alert_json() -> None:
@@ -215,6 +225,7 @@ def test_alert_json() -> None:
         "entities": ["North Korea", "Russia"],
         "created_at": "2024-05-06T12:30:05+00:00",
         "kind": "story",
+        "language": "en",
     }
     text = ALERT.to_json()
     assert "\u2013" in text  # not escaped

@@ -84,7 +84,7 @@ NORMALIZED = [
         text="The harbour reopened on Monday.",
         published_at=datetime(2026, 11, 30, 7, 0, tzinfo=UTC),
         ingested_at=NOW,
-        language="en-gb",
+        language="en",  # ISO 639-1: detected, and the feed's "EN-GB" agrees
         authors=("Ana Lima",),
         cluster_id=article_id("https://wire.example/harbour"),
     ),
@@ -96,6 +96,7 @@ NORMALIZED = [
         text="Kept by its guid.",
         published_at=None,
         ingested_at=NOW,
+        language="en",  # detected; the feed declared none
         cluster_id=article_id("guid:urn:wire:2"),
     ),
 ]

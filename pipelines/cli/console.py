@@ -118,12 +118,14 @@ def load_command_config(args: argparse.Namespace, config: Config | None = None) 
     Raises ``ConfigError`` or ``ModelNotInstalled``: exit 2 before any work starts.
     """
     from newswatch.pipelines.control.config import load_config, resolve_output
+    from newswatch.pipelines.core.multilingual import check_languages
     from newswatch.pipelines.core.nlp import resolve_model
 
     config = config or load_config(args.config)
     if args.out:
         config = dataclasses.replace(config, output=resolve_output(args.out, None))
     resolve_model(config.nlp.model)
+    check_languages(config.nlp.languages)
     return config
 
 

@@ -74,15 +74,22 @@ def add_parser(commands: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from newswatch.pipelines.core.nlp import ModelNotInstalled, TextAnalyser, document_text
+    from newswatch.pipelines.core.languages import ENGLISH, LanguageDetector
+    from newswatch.pipelines.core.multilingual import RoutedAnalyser
+    from newswatch.pipelines.core.nlp import ModelNotInstalled, document_text
 
     try:
         config = load_analysis_config(args)
         title, text = _input_text(args, config)
-        analyser = TextAnalyser.load(config.nlp.model, config.aliases, config.topics)
+        # The text is analysed as the run would: by its language's pipeline, and only that
+        # one is loaded.
+        language = LanguageDetector().language(f"{title}\n{text}", None)
+        languages = [ENGLISH] + [c for c in config.nlp.languages if c == language != ENGLISH]
+        routed = RoutedAnalyser.load(config.nlp.model, config.aliases, config.topics, languages)
     except (ConfigError, ModelNotInstalled, LookupError) as err:
         print(f"newswatch: {err}", file=sys.stderr)
         return EXIT_CONFIG
+    analyser = routed.analyser_for(language)
     _, analysis = next(iter(analyser.analyse([document_text(title, text, config.nlp.max_chars)])))
     print(format_reports([explain_rule(analysis, rule) for rule in config.topics], args.format))
     return EXIT_OK

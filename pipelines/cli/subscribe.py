@@ -38,9 +38,11 @@ def format_alert(alert: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(alert, ensure_ascii=False, sort_keys=True)
     when = alert.get("published_at") or alert.get("created_at") or ""
+    # The title is in the article's language: say which, so a reader knows what follows.
+    language = f"[{alert['language']}] " if alert.get("language") else ""
     return (
         f"{when[:19].replace('T', ' ')}  {alert.get('topic')}  {alert.get('score', 0):.2f}  "
-        f"{alert.get('title', '')}  {alert.get('url', '')}"
+        f"{language}{alert.get('title', '')}  {alert.get('url', '')}"
     )
 
 

@@ -14,6 +14,18 @@ def feed_counts(report: dict[str, Any] | None) -> tuple[int, int]:
     return len(feeds) - failed, failed
 
 
+def language_counts(outcome: RunOutcome) -> dict[str, int]:
+    """Articles read per detected language (the Normalize stage's ``language_*`` counters),
+    most first."""
+    prefix = "language_"
+    counts = {
+        name[len(prefix) :]: n
+        for name, n in outcome.counters.items()
+        if name.startswith(prefix) and n
+    }
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def format_summary(outcome: RunOutcome) -> str:
     report = outcome.report or {}
     committed = report.get("committed", {})
@@ -37,6 +49,8 @@ def format_summary(outcome: RunOutcome) -> str:
         + (f", {committed['alerts_sent']} sent to Kafka" if committed.get("alerts_sent") else ""),
     ]
     lines += _delivery_lines(outcome)
+    if languages := language_counts(outcome):
+        lines.append("  languages " + ", ".join(f"{code} {n}" for code, n in languages.items()))
     for feed in report.get("feeds", []):
         if feed.get("error"):
             lines.append(f"  ! {feed['source']}: {feed['status']}: {feed['error']}")

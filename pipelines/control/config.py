@@ -325,13 +325,27 @@ def _http_settings(r: KeyReader, raw: Any) -> HttpSettings:
 
 
 def _nlp_settings(r: KeyReader, raw: Any) -> NlpSettings:
-    item = r.mapping(raw, "nlp", {"model", "batch_size", "max_chars"})
+    item = r.mapping(raw, "nlp", {"model", "batch_size", "max_chars", "languages"})
     d = NlpSettings()
     return NlpSettings(
         model=r.string(item.get("model", d.model), "nlp.model"),
         batch_size=int(r.number(item.get("batch_size", d.batch_size), "nlp.batch_size", minimum=1)),
         max_chars=int(r.number(item.get("max_chars", d.max_chars), "nlp.max_chars", minimum=100)),
+        languages=_languages(r, item.get("languages", list(d.languages))),
     )
+
+
+def _languages(r: KeyReader, raw: Any) -> tuple[str, ...]:
+    """ISO 639-1 codes; whether each can be analysed is checked at startup
+    (``multilingual.check_languages``), where a missing package is named."""
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(r.file, "nlp.languages", "must be a non-empty list of ISO 639-1 codes")
+    codes = []
+    for i, code in enumerate(raw):
+        if not isinstance(code, str) or not re.fullmatch(r"[a-z]{2}", code.strip()):
+            raise ConfigError(r.file, f"nlp.languages[{i}]", "must be an ISO 639-1 code like 'ru'")
+        codes.append(code.strip())
+    return tuple(dict.fromkeys(codes))
 
 
 def _normalize_settings(r: KeyReader, raw: Any) -> NormalizeSettings:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from newswatch.pipelines.core.aliases import AliasTable
+from newswatch.pipelines.core.languages import DEFAULT_LANGUAGES
 from newswatch.pipelines.core.normalization import NormalizeSettings
 from newswatch.pipelines.core.rules import TopicRule
 from newswatch.pipelines.delivery.sinks import DeliverySink, SpikeSettings
@@ -85,6 +86,9 @@ class NlpSettings:
     model: str = "auto"
     batch_size: int = 64
     max_chars: int = 100_000
+    # Languages analysed with their own pipeline (core/multilingual.py); English always
+    # goes through ``model``, and so do languages not listed here.
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ def candidate_alerts(
             evidence=match.evidence,
             entities=canonical,
             created_at=now,
+            language=article.language,
         )
 
 

@@ -208,7 +208,7 @@ def parse_alias_table(data: Any, file: str) -> AliasTable:
     raw_entries = data["entities"]
     if not isinstance(raw_entries, list):
         raise ConfigError(file, "entities", "must be a list")
-    entries = []
+    entries: list[AliasEntry] = []
     for i, raw in enumerate(raw_entries):
         path = f"entities[{i}]"
         if not isinstance(raw, Mapping):
@@ -222,15 +222,32 @@ def parse_alias_table(data: Any, file: str) -> AliasTable:
         label = raw.get("label", "ORG")
         if not isinstance(label, str) or not label.isupper():
             raise ConfigError(file, f"{path}.label", "must be an upper-case spaCy label")
-        entries.append(
-            AliasEntry(
-                canonical=canonical.strip(),
-                label=label,
-                aliases=_strings(raw.get("aliases", []), file, f"{path}.aliases"),
-                short_forms=_strings(raw.get("short_forms", []), file, f"{path}.short_forms"),
-            )
+        entry = AliasEntry(
+            canonical=canonical.strip(),
+            label=label,
+            aliases=_strings(raw.get("aliases", []), file, f"{path}.aliases"),
+            short_forms=_strings(raw.get("short_forms", []), file, f"{path}.short_forms"),
         )
+        _add_entry(entries, entry, file, path)
     return AliasTable.of(entries)
+
+
+def _add_entry(entries: list[AliasEntry], entry: AliasEntry, file: str, path: str) -> None:
+    """An entry repeated within one file adds its names to the earlier one, in its place:
+    the table keeps its names in other languages in a section of their own."""
+    at = next((i for i, e in enumerate(entries) if e.canonical == entry.canonical), None)
+    if at is None:
+        entries.append(entry)
+        return
+    earlier = entries[at]
+    if earlier.label != entry.label:
+        raise ConfigError(file, f"{path}.label", f"differs from {entry.canonical!r} above")
+    entries[at] = AliasEntry(
+        entry.canonical,
+        entry.label,
+        tuple(dict.fromkeys((*earlier.aliases, *entry.aliases))),
+        tuple(dict.fromkeys((*earlier.short_forms, *entry.short_forms))),
+    )
 
 
 def _strings(value: Any, file: str, path: str) -> tuple[str, ...]:

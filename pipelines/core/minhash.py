@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from newswatch.pipelines.core.languages import UNSPACED_LANGUAGES
 from newswatch.schemas import Article
 
 # Five words: short enough that a dropped paragraph or added boilerplate disturbs only the
@@ -106,12 +107,17 @@ def _word_ids(joined: bytes) -> npt.NDArray[np.uint64]:
     return _fmix64(raw)
 
 
-def shingle_hashes(text: str, size: int = SHINGLE_WORDS) -> Hashes:
+def shingle_hashes(text: str, size: int = SHINGLE_WORDS, characters: bool = False) -> Hashes:
     """Sorted distinct 32-bit hashes of the text's ``size``-word shingles.
 
     A text of fewer than ``size`` words is one shingle; a text without words has none.
+    ``characters``: every character is a word, for languages written without spaces
+    between words (Chinese, Japanese), where a whole sentence would be one "word".
     """
-    joined = word_string(text).encode("utf-8", "surrogatepass")
+    string = word_string(text)
+    if characters:
+        string = " ".join(string.replace(" ", ""))
+    joined = string.encode("utf-8", "surrogatepass")
     if not joined:
         return np.empty(0, dtype=np.uint32)
     ids = _word_ids(joined)
@@ -337,7 +343,7 @@ def first_seen_of(signed: Signed) -> FirstSeen:
 
 def sign_article(article: Article, num_perm: int) -> Article:
     """The article with its ``minhash`` and ``shingle_count`` set from its text."""
-    shingles = shingle_hashes(article.text)
+    shingles = shingle_hashes(article.text, characters=article.language in UNSPACED_LANGUAGES)
     minhash = encode_signature(signature(shingles, num_perm)) if len(shingles) else b""
     return dataclasses.replace(article, minhash=minhash, shingle_count=len(shingles))
 

@@ -10,6 +10,7 @@ boolean structure, so it is plain Python, as is reading the rules' YAML form.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ MAX_EVIDENCE_CHARS = 500
 _SPACE = re.compile(r"\s+")
 _TOPIC_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _SET_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_LANGUAGE = re.compile(r"^[a-z]{2}$")
 _PATTERN_KEYS = {"scope", "all", "unless", "within", "min_matches"}
 _RULE_KEYS = {"id", "title", "description", "none", "min_score", "patterns"} | _PATTERN_KEYS
 _FILE_KEYS = {"topics", "terms"}
@@ -82,6 +84,9 @@ class TopicRule:
     within: int | None = None
     unless: frozenset[str] = frozenset()
     alternatives: tuple[Pattern, ...] = ()
+    # (term key, languages) of the terms listed only under languages other than English
+    # (``any: {ru: [...]}``): only those languages' texts are searched for them.
+    term_languages: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def patterns(self) -> tuple[Pattern, ...]:
@@ -256,13 +261,14 @@ def parse_topic_rules(data: Any, file: str) -> tuple[TopicRule, ...]:
     if not isinstance(data, Mapping) or "topics" not in data:
         raise ConfigError(file, "", "a topics file is a mapping with the key 'topics'")
     _no_unknown_keys(data, _FILE_KEYS, file, "")
-    term_sets = _parse_term_sets(data.get("terms", {}), file)
+    languages: dict[str, set[str]] = {}
+    term_sets = _parse_term_sets(data.get("terms", {}), file, languages)
     raw_rules = data["topics"]
     if not isinstance(raw_rules, list) or not raw_rules:
         raise ConfigError(file, "topics", "must be a non-empty list of topic rules")
     rules: list[TopicRule] = []
     for i, raw in enumerate(raw_rules):
-        rule = _parse_rule(raw, _Terms(file, term_sets), f"topics[{i}]")
+        rule = _parse_rule(raw, _Terms(file, term_sets, languages), f"topics[{i}]")
         if any(r.id == rule.id for r in rules):
             raise ConfigError(file, f"topics[{i}].id", f"duplicate topic id {rule.id!r}")
         rules.append(rule)
@@ -276,14 +282,14 @@ def _no_unknown_keys(raw: Mapping[str, Any], known: set[str], file: str, path: s
         raise ConfigError(file, where, f"unknown key (expected one of {sorted(known)})")
 
 
-def _parse_term_sets(raw: Any, file: str) -> dict[str, list[str]]:
+def _parse_term_sets(raw: Any, file: str, languages: dict[str, set[str]]) -> dict[str, list[str]]:
     if not isinstance(raw, Mapping):
         raise ConfigError(file, "terms", "must be a mapping of set names to lists of terms")
     sets: dict[str, list[str]] = {}
     for name, terms in raw.items():
         if not isinstance(name, str) or not _SET_NAME.fullmatch(name):
             raise ConfigError(file, f"terms.{name}", "a set name is letters, digits, '_' or '-'")
-        sets[name] = _Terms(file, {}).keys(terms, f"terms.{name}")
+        sets[name] = _Terms(file, {}, languages).keys(terms, f"terms.{name}")
     return sets
 
 
@@ -293,8 +299,14 @@ class _Terms:
 
     file: str
     sets: Mapping[str, list[str]]
+    # term key -> the languages it is listed under; "*" for a plain or English list
+    languages: dict[str, set[str]]
 
-    def keys(self, raw: Any, path: str, allow_empty: bool = False) -> list[str]:
+    def keys(
+        self, raw: Any, path: str, allow_empty: bool = False, language: str = "*"
+    ) -> list[str]:
+        if isinstance(raw, Mapping):
+            return self._by_language(raw, path)
         if not isinstance(raw, list) or (not raw and not allow_empty):
             raise ConfigError(self.file, path, "must be a non-empty list of terms")
         keys = []
@@ -311,11 +323,34 @@ class _Terms:
                 keys.extend(self.sets[name])
                 continue
             key = term_key(term)
+            # English lists hold names and codes that other languages' texts also write
+            # in Latin letters ("KN-23", "Shahed"): searched everywhere, as plain lists.
+            self.languages.setdefault(key, set()).add("*" if language == "en" else language)
             if key == ENTITY_PREFIX or (
                 not is_entity_term(key) and not any(c.isalnum() for c in key)
             ):
                 raise ConfigError(self.file, f"{path}[{i}]", f"term {term!r} has nothing to match")
             keys.append(key)
+        return keys
+
+    def restricted(self, keys: frozenset[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The keys listed only under non-English languages, with those languages."""
+        return tuple(
+            (key, tuple(sorted(listed)))
+            for key in sorted(keys)
+            if (listed := self.languages.get(key)) and "*" not in listed
+        )
+
+    def _by_language(self, raw: Mapping[Any, Any], path: str) -> list[str]:
+        """Terms listed per language (``{en: [...], ru: [...]}``): every list is read as
+        one, since each language's pipeline matches only what its texts can hold."""
+        if not raw:
+            raise ConfigError(self.file, path, "must be a non-empty list of terms")
+        keys = []
+        for language, terms in raw.items():
+            if not isinstance(language, str) or not _LANGUAGE.fullmatch(language):
+                raise ConfigError(self.file, f"{path}.{language}", "must be an ISO 639-1 code")
+            keys.extend(self.keys(terms, f"{path}.{language}", language=language))
         return keys
 
     def groups(self, raw: Any, path: str) -> tuple[frozenset[str], ...]:
@@ -362,7 +397,7 @@ def _parse_rule(raw: Any, terms: _Terms, path: str) -> TopicRule:
             file, f"{path}.{stray[0]}", "without 'all', put it inside each of 'patterns'"
         )
     alternatives = _parse_patterns(raw.get("patterns", []), terms, f"{path}.patterns")
-    return TopicRule(
+    rule = TopicRule(
         id=topic_id,
         title=title.strip(),
         scope=own.scope if own else "sentence",
@@ -375,6 +410,7 @@ def _parse_rule(raw: Any, terms: _Terms, path: str) -> TopicRule:
         unless=own.unless if own else frozenset(),
         alternatives=alternatives,
     )
+    return dataclasses.replace(rule, term_languages=terms.restricted(rule.terms))
 
 
 def _parse_patterns(raw: Any, terms: _Terms, path: str) -> tuple[Pattern, ...]:

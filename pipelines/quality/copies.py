@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from newswatch.pipelines.core.languages import UNSPACED_LANGUAGES
 from newswatch.pipelines.core.minhash import (
     Hashes,
     band_keys,
@@ -160,7 +161,9 @@ def copy_scores(
 ) -> CopyScores:
     """Story-group pairs joined and same-event pairs merged by one run's clustering."""
     clusters = one_run_clusters(articles, settings)
-    shingles = [shingle_hashes(a.text) for a in articles]
+    shingles = [
+        shingle_hashes(a.text, characters=a.language in UNSPACED_LANGUAGES) for a in articles
+    ]
     story: list[Pair] = []
     event: list[Pair] = []
     for i, j in combinations(range(len(articles)), 2):

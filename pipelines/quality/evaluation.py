@@ -15,6 +15,7 @@ eval on labelled examples, read the misses.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +25,7 @@ from typing import Any
 
 from newswatch.pipelines.control.settings import Config
 from newswatch.pipelines.core.aliases import surface_key
+from newswatch.pipelines.core.languages import language_counts
 from newswatch.pipelines.core.rules import TextAnalysis, TopicRule, match_topics
 from newswatch.pipelines.quality.copies import CopyScores, copy_scores
 from newswatch.pipelines.quality.explanation import (
@@ -215,6 +217,8 @@ class Evaluation:
     copies: CopyScores
     entities: EntityScore
     languages: Mapping[str, Mapping[str, Any]]  # per language: records, topics, entities
+    detected_languages: Mapping[str, int]  # articles per detected language
+    language_accuracy: float | None  # detected == labelled, over records with a language
 
 
 def evaluate(
@@ -233,7 +237,16 @@ def evaluate(
             "topics": {s.id: _counts(s) for s in counts if s.labelled},
             "entity_recall": entity_score(subset).recall,
         }
-    return Evaluation(len(evaluated), tuple(topics), copies, entity_score(evaluated), languages)
+    detected, accuracy = language_score(evaluated)
+    return Evaluation(
+        len(evaluated),
+        tuple(topics),
+        copies,
+        entity_score(evaluated),
+        languages,
+        detected,
+        accuracy,
+    )
 
 
 def _counts(score: TopicScore) -> dict[str, Any]:
@@ -270,6 +283,15 @@ def format_text(result: Evaluation) -> str:
     lines.append(f"\nentities: {e.found} of {e.gold} gold names found, recall {_shown(e.recall)}")
     if e.missed:
         lines.append("  most missed: " + ", ".join(f"{n} ({c})" for n, c in e.missed))
+    lines.append(
+        "languages detected: "
+        + ", ".join(f"{code} {n}" for code, n in result.detected_languages.items())
+        + (
+            ""
+            if result.language_accuracy is None
+            else f"; detected right for {_shown(result.language_accuracy)} of the records labelled with one"
+        )
+    )
     for language, data in result.languages.items():
         topics = "; ".join(
             f"{topic} precision {_shown(c['precision'])} recall {_shown(c['recall'])} "
@@ -293,11 +315,18 @@ def evaluate_records(records: Sequence[LabelledRecord], config: Config, origin: 
     Raises ``LabelledFileError`` for a record the pipeline would reject, ``ModelNotInstalled``
     when the spaCy model is missing.
     """
-    from newswatch.pipelines.core.nlp import TextAnalyser
+    from newswatch.pipelines.core.languages import LanguageDetector
+    from newswatch.pipelines.core.multilingual import RoutedAnalyser
 
-    articles = [record_article(r, config.normalize, origin) for r in records]
-    analyser = TextAnalyser.load(
-        config.nlp.model, config.aliases, config.topics, config.nlp.batch_size
+    detector = LanguageDetector()
+    # Detected from the text alone, not told the record's language: what is measured is
+    # the detector, and the analysis follows what it found.
+    articles = [
+        dataclasses.replace(a, language=detector.language(f"{a.title}\n{a.text}", None))
+        for a in (record_article(r, config.normalize, origin) for r in records)
+    ]
+    analyser = RoutedAnalyser.load(
+        config.nlp.model, config.aliases, config.topics, config.nlp.languages, config.nlp.batch_size
     )
     evaluated = [
         Evaluated(record, article, analysis, match_topics(analysis, config.topics))
@@ -308,6 +337,14 @@ def evaluate_records(records: Sequence[LabelledRecord], config: Config, origin: 
     groups = [(r.story_group, r.event_group) for r in records]
     copies = copy_scores(articles, [r.id for r in records], groups, config.near_duplicates)
     return evaluate(evaluated, config.topics, copies)
+
+
+def language_score(evaluated: Sequence[Evaluated]) -> tuple[dict[str, int], float | None]:
+    """Articles per detected language, and the share of records with a labelled language
+    whose detected language is that one."""
+    labelled = [e for e in evaluated if e.record.language]
+    right = sum(1 for e in labelled if e.article.language == e.record.language)
+    return language_counts([e.article.language for e in evaluated]), ratio(right, len(labelled))
 
 
 def record_article(record: LabelledRecord, settings: Any, origin: str) -> Article:

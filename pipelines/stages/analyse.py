@@ -10,7 +10,7 @@ from apache_beam.metrics import Metrics
 
 from newswatch.pipelines.control.settings import NlpSettings
 from newswatch.pipelines.core.aliases import AliasTable
-from newswatch.pipelines.core.nlp import TextAnalyser
+from newswatch.pipelines.core.multilingual import RoutedAnalyser
 from newswatch.pipelines.core.rules import TextAnalysis, TopicRule, match_topics
 from newswatch.schemas import Article
 
@@ -18,7 +18,8 @@ Analysed = tuple[Article, TextAnalysis]
 
 
 class _AnalyseBatchFn(beam.DoFn):
-    """Runs spaCy over a batch of articles with ``nlp.pipe``; the model loads in setup."""
+    """Runs spaCy over a batch of articles with ``nlp.pipe``, each through its language's
+    pipeline; the models load in setup."""
 
     def __init__(
         self, settings: NlpSettings, aliases: AliasTable, rules: Sequence[TopicRule]
@@ -26,13 +27,17 @@ class _AnalyseBatchFn(beam.DoFn):
         self._settings = settings
         self._aliases = aliases
         self._rules = tuple(rules)
-        self._analyser: TextAnalyser | None = None
+        self._analyser: RoutedAnalyser | None = None
         self._articles = Metrics.counter(self.__class__, "articles_analysed")
         self._batch_sizes = Metrics.distribution(self.__class__, "nlp_batch_size")
 
     def setup(self) -> None:
-        self._analyser = TextAnalyser.load(
-            self._settings.model, self._aliases, self._rules, self._settings.batch_size
+        self._analyser = RoutedAnalyser.load(
+            self._settings.model,
+            self._aliases,
+            self._rules,
+            self._settings.languages,
+            self._settings.batch_size,
         )
 
     def process(self, batch: Sequence[Article]) -> Iterator[Analysed]:

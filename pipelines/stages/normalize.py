@@ -1,5 +1,8 @@
 """Stage 1: every raw item becomes an article in the common schema, or a rejection with a reason.
 
+Each article's language is detected here (``core/languages.py``): near-duplicate
+shingles and the NLP stage both depend on it.
+
 The rules are ``core/normalization.py``'s ``normalize_entry``; this is its Beam shell.
 """
 
@@ -11,6 +14,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
+from newswatch.pipelines.core.languages import LanguageDetector, with_language
 from newswatch.pipelines.core.normalization import NormalizeSettings, normalize_entry
 from newswatch.schemas import Article, RawArticle, Rejection
 
@@ -24,15 +28,23 @@ class _NormalizeFn(beam.DoFn):
         self._settings = settings
         self._normalized = Metrics.counter(self.__class__, "articles_normalized")
         self._rejected = Metrics.counter(self.__class__, "articles_rejected")
+        self._detector: LanguageDetector | None = None
+
+    def setup(self) -> None:
+        # The language decides how the article is shingled and analysed downstream.
+        self._detector = LanguageDetector()
 
     def process(self, raw: RawArticle) -> Iterator[Article | TaggedOutput]:
+        assert self._detector is not None, "setup() loads the language detector"
         result = normalize_entry(raw, self._settings)
         if isinstance(result, Rejection):
             self._rejected.inc()
             yield TaggedOutput(self.REJECTED, result)
         else:
             self._normalized.inc()
-            yield result
+            article = with_language(result, self._detector)
+            Metrics.counter(self.__class__, f"language_{article.language or 'unknown'}").inc()
+            yield article
 
 
 class Normalize(beam.PTransform):
