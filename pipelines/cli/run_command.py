@@ -17,6 +17,7 @@ from newswatch.pipelines.cli.console import (
     add_run_options,
     load_command_config,
     one_line,
+    positive_count,
     say,
 )
 from newswatch.pipelines.cli.exits import (
@@ -45,6 +46,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         lock_help="a run lock not refreshed for this long was left by a killed run and is taken "
         f"over (default {DEFAULT_LOCK_TTL_S:g}; a live run refreshes it every third of this)",
     )
+    run.add_argument(
+        "--workers",
+        type=positive_count,
+        metavar="N",
+        help="worker processes on this machine (default: one per core, as memory allows; "
+        "1 runs in-process); Beam's --runner or --direct_num_workers override it",
+    )
     run.set_defaults(handler=main, takes_beam_options=True)
 
 
@@ -58,9 +66,13 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
         say(args, logging.ERROR, f"config error: {err}")
         return EXIT_CONFIG
 
+    from newswatch.pipelines.cli.progress import progress_for
     from newswatch.pipelines.cli.summary import feed_counts, format_summary
+    from newswatch.pipelines.control.engines import engine_options
     from newswatch.pipelines.control.lock import LockHeld, RunLock
     from newswatch.pipelines.run import run
+
+    beam_args = engine_options(beam_args, args.workers, "INFO" if args.verbose else "ERROR")
 
     # The lock is taken before run() recovers interrupted commits and deletes staging
     # folders: that clean-up is only safe while no other run is writing.
@@ -80,7 +92,7 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
             return EXIT_RUN_FAILED
         try:
             try:
-                outcome = run(config, beam_args)
+                outcome = run(config, beam_args, progress=progress_for(args, sys.stderr))
             finally:
                 lock.release()
         except Exception as err:  # noqa: BLE001 - the run's one-line reason; details in the log
