@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from newswatch.pipelines.control import engines
-from newswatch.pipelines.control.engines import default_workers, engine_options, runner_name
+from newswatch.pipelines.control.engines import default_workers, engine_options
 
-DASK = "apache_beam.runners.dask.dask_runner.DaskRunner"
 QUIET = "--default_sdk_harness_log_level=ERROR"
 
 
@@ -23,9 +22,6 @@ QUIET = "--default_sdk_harness_log_level=ERROR"
         (["--direct_running_mode=in_memory"], None, ["--direct_running_mode=in_memory"]),
         (["--runner=PortableRunner", "--job_endpoint=embed"], 2, None),
         (["--runner", "DirectRunner"], None, ["--runner", "DirectRunner"]),
-        # Short names become the class paths Beam needs, in either spelling.
-        (["--runner=dask", "--dask_client_address=tcp://h:8786"], None, None),
-        (["--runner", "Dask"], None, ["--runner", DASK]),
         # The user's worker log level is kept.
         (
             ["--default_sdk_harness_log_level=DEBUG"],
@@ -40,7 +36,7 @@ QUIET = "--default_sdk_harness_log_level=ERROR"
 )
 def test_engine_options(beam_args: list[str], workers: int | None, expected: list[str]) -> None:
     if expected is None:
-        expected = [f"--runner={DASK}" if a == "--runner=dask" else a for a in beam_args]
+        expected = beam_args
     assert engine_options(beam_args, workers) == expected
 
 
@@ -75,19 +71,6 @@ def test_one_core_runs_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_workers_below_one_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         engine_options([], 0)
-
-
-@pytest.mark.parametrize(
-    ("beam_args", "name"),
-    [
-        ([], None),
-        (["--runner=dask"], "dask"),
-        (["--job_endpoint=embed", "--runner", "PortableRunner"], "PortableRunner"),
-        (["--runner"], None),
-    ],
-)
-def test_runner_name(beam_args: list[str], name: str | None) -> None:
-    assert runner_name(beam_args) == name
 
 
 @pytest.mark.parametrize(

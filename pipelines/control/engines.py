@@ -6,11 +6,6 @@ once and takes its share of every stage). ``--workers N`` chooses the number; 1 
 in-process. Beam options the user passes (``--runner``, ``--direct_num_workers``,
 ``--direct_running_mode``) always win: they are passed on untouched.
 
-Short runner names newswatch knows are mapped to the class paths Beam needs (Beam only
-resolves the names of the runners it ships in ``apache_beam.runners``' registry).
-
->>> engine_options(["--runner=dask"], workers=None)
-['--runner=apache_beam.runners.dask.dask_runner.DaskRunner']
 >>> engine_options([], workers=1)
 ['--direct_running_mode=in_memory', '--direct_num_workers=1']
 >>> engine_options(["--direct_num_workers=3"], workers=2)
@@ -24,9 +19,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["RUNNER_ALIASES", "default_workers", "engine_options", "runner_name"]
+__all__ = ["default_workers", "engine_options"]
 
-RUNNER_ALIASES = {"dask": "apache_beam.runners.dask.dask_runner.DaskRunner"}
 # Options that mean the user chose how the pipeline runs; the defaults then stay out.
 _CHOSEN_BY_USER = ("--runner", "--direct_num_workers", "--direct_running_mode")
 _LOG_LEVEL = "--default_sdk_harness_log_level"
@@ -102,35 +96,11 @@ def _option_name(arg: str) -> str:
     return arg.split("=", 1)[0]
 
 
-def runner_name(beam_args: Sequence[str]) -> str | None:
-    """The ``--runner`` the arguments name (``--runner=X`` or ``--runner X``), if any."""
-    for i, arg in enumerate(beam_args):
-        if arg.startswith("--runner="):
-            return arg.split("=", 1)[1]
-        if arg == "--runner" and i + 1 < len(beam_args):
-            return beam_args[i + 1]
-    return None
-
-
-def _with_runner_aliases(beam_args: Sequence[str]) -> list[str]:
-    mapped = []
-    follows_runner = False
-    for arg in beam_args:
-        if follows_runner:
-            arg = RUNNER_ALIASES.get(arg.lower(), arg)
-        elif arg.startswith("--runner="):
-            name = arg.split("=", 1)[1]
-            arg = f"--runner={RUNNER_ALIASES.get(name.lower(), name)}"
-        follows_runner = arg == "--runner"
-        mapped.append(arg)
-    return mapped
-
-
 def engine_options(
     beam_args: Sequence[str], workers: int | None, worker_log_level: str = "ERROR"
 ) -> list[str]:
-    """The Beam options a run uses: the user's, with runner aliases resolved, and when they
-    choose no runner and no DirectRunner mode, the DirectRunner on ``workers`` processes
+    """The Beam options a run uses: the user's, and when they choose no runner and no
+    DirectRunner mode, the DirectRunner on ``workers`` processes
     (default: ``default_workers()``).
 
     Worker processes write their own log to the terminal (they inherit stderr), at INFO by
@@ -139,7 +109,7 @@ def engine_options(
     """
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
-    args = _with_runner_aliases(beam_args)
+    args = list(beam_args)
     if any(_option_name(arg) in _CHOSEN_BY_USER for arg in args):
         return args
     count = workers if workers is not None else default_workers()
