@@ -9,7 +9,7 @@ import pytest
 from newswatch.pipelines.control import engines
 from newswatch.pipelines.control.engines import default_workers, engine_options
 
-QUIET = "--default_sdk_harness_log_level=ERROR"
+QUIET = "--default_sdk_harness_log_level=CRITICAL"
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,7 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from newswatch.pipelines.control.lock import LockHeld, RunLock
     from newswatch.pipelines.run import run
 
-    beam_args = engine_options(beam_args, args.workers, "INFO" if args.verbose else "ERROR")
+    beam_args = engine_options(beam_args, args.workers, "INFO" if args.verbose else "CRITICAL")
 
     # The lock is taken before run() recovers interrupted commits and deletes staging
     # folders: that clean-up is only safe while no other run is writing.

@@ -97,7 +97,7 @@ def _option_name(arg: str) -> str:
 
 
 def engine_options(
-    beam_args: Sequence[str], workers: int | None, worker_log_level: str = "ERROR"
+    beam_args: Sequence[str], workers: int | None, worker_log_level: str = "CRITICAL"
 ) -> list[str]:
     """The Beam options a run uses: the user's, and when they choose no runner and no
     DirectRunner mode, the DirectRunner on ``workers`` processes
