@@ -1,8 +1,8 @@
 """``python -m benchmarks`` (``make bench``): the end-to-end throughput suite.
 
-    .venv/bin/python -m benchmarks                      # N = 1,000, 5,000, 20,000; rss, kafka; W = 1, 2
+    .venv/bin/python -m benchmarks                      # N = 1,000, 5,000, 20,000; rss, kafka; W = default, 1
     .venv/bin/python -m benchmarks --quick              # N = 200, 1,000: a smoke run
-    .venv/bin/python -m benchmarks --sizes 5000 --inputs rss --workers 2
+    .venv/bin/python -m benchmarks --sizes 5000 --inputs rss --workers default,2
     .venv/bin/python -m benchmarks --profile --sizes 1000   # where the pipeline's own time goes
 
 Prints a table and writes ``benchmarks/results/throughput-<time>.json``. The near-duplicate
@@ -26,6 +26,13 @@ def _ints(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
 
+def _workers(text: str) -> list[int]:
+    """Worker counts; ``default`` (0) is the run without Beam options, what users get."""
+    return [
+        0 if part.strip() == "default" else int(part) for part in text.split(",") if part.strip()
+    ]
+
+
 def _names(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
     unknown = set(names) - {"rss", "kafka"}
@@ -40,7 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", type=_ints, help="article counts (default 1000,5000,20000)")
     parser.add_argument("--inputs", type=_names, default=["rss", "kafka"], help="rss,kafka")
-    parser.add_argument("--workers", type=_ints, default=[1, 2], help="Beam workers (default 1,2)")
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=[0, 1],
+        help="Beam workers; 'default' is the run without Beam options (default: default,1)",
+    )
     parser.add_argument("--quick", action="store_true", help="sizes 200,1000: a smoke run")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="articles.jsonl")
     parser.add_argument("--label", default="", help="a tag for the results file (before, after)")
@@ -53,12 +65,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="measure again when other processes loaded the machine (default 1)",
     )
     parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long each measurement waits for other processes to quiet down (default 600)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="profile the pipeline's own code (spaCy excluded) instead of the throughput suite",
     )
     args = parser.parse_args(argv)
     sizes = args.sizes or (list(QUICK_SIZES) if args.quick else list(FULL_SIZES))
+    from benchmarks import measure
+
+    measure.QUIET_WAIT_S = args.quiet_wait
     if args.profile:
         from benchmarks.profile_stages import profile
 

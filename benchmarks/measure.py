@@ -187,15 +187,20 @@ def busy_cpu_s() -> float:
     return (sum(fields[:8]) - idle) / TICK
 
 
+# How long a measurement waits for the machine to be quiet (``--quiet-wait``).
+QUIET_WAIT_S = 600.0
+
+
 def wait_for_quiet(
-    max_wait_s: float = 600, busy_fraction: float = 0.15, window_s: float = 3.0
+    max_wait_s: float | None = None, busy_fraction: float = 0.15, window_s: float = 3.0
 ) -> float:
     """Wait until the machine is nearly idle (other people's jobs share these cores).
 
-    Returns the busy fraction of the last window; gives up after ``max_wait_s``.
+    Returns the busy fraction of the last window; gives up after ``max_wait_s`` (default
+    ``QUIET_WAIT_S``).
     """
     cores = len(os.sched_getaffinity(0))
-    deadline = time.monotonic() + max_wait_s
+    deadline = time.monotonic() + (QUIET_WAIT_S if max_wait_s is None else max_wait_s)
     while True:
         before = busy_cpu_s()
         time.sleep(window_s)

@@ -6,8 +6,8 @@ Definitions (all wall-clock):
 - ``net_*`` subtract the wall time of a run over ``STARTUP_N`` articles (interpreter,
   imports, model load in every worker, planning, commit): the cost that does not grow
   with N;
-- ``ratio`` = pipeline articles/s over bare ``nlp.pipe`` articles/s with as many
-  processes as the pipeline has workers (the issue's measure); ``ideal_ratio`` compares
+- ``ratio`` = pipeline articles/s over bare ``nlp.pipe`` articles/s (the model's tok2vec
+  and ner only) with as many processes as the pipeline has workers (the issue's measure); ``ideal_ratio`` compares
   with W times the single-process rate instead (perfect scaling, a stricter yardstick);
 - flatness = ms per article at the largest N over ms per article at the smallest N;
 - memory = the sum of each process's own peak RSS (an upper bound on the tree's peak).
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from benchmarks.throughput import BareSpacy, PipelineRun
 
-GOAL_RATIO = 0.70
+GOAL_RATIO = 0.85  # of bare tok2vec+ner on the same cores (issue 17)
 FLATNESS_LIMIT = 1.15
 MEMORY_BUDGET = 2 * 2**30
 NAN = float("nan")
@@ -81,7 +81,7 @@ def format_table(records: Sequence[dict[str, Any]], bare: Sequence[dict[str, Any
         )
     if bare:
         lines.append("")
-        lines.append("bare spaCy nlp.pipe (same model, components and texts):")
+        lines.append("bare spaCy nlp.pipe (same model, tok2vec and ner only, same texts):")
         for b in bare:
             lines.append(
                 f"  N={b['n']:>7,}  n_process={b['processes']}  batch_size={b['batch_size']}  "

@@ -4,15 +4,16 @@ For each N, each worker count W and each input (RSS files, Kafka messages):
 
 1. serve the first N benchmark articles (``corpus.py``) to a fresh output folder;
 2. run ``newswatch run`` as a subprocess on the DirectRunner (W=1: ``in_memory``; W>1:
-   ``multi_processing`` with W SDK workers), timing it and polling its process tree's
-   memory (``measure.py``);
+   ``multi_processing`` with W SDK workers; W=default: no Beam options at all, what a user
+   gets, which is one worker per core), timing it and polling its process tree's memory
+   (``measure.py``);
 3. read the Parquet back: exactly N articles, the URLs served, and title and text exactly
    the texts bare spaCy reads, so the benchmark cannot silently measure nothing.
 
-Once per (N, W), in this process: bare ``nlp.pipe`` with the pipeline's own
-``load_pipeline`` (same model, same excluded and added components), over
-``document_text(title, text, max_chars)`` of the same articles, ``n_process=W``,
-``batch_size`` from the config. Model loading is outside that timing.
+Once per (N, W), in this process: bare ``nlp.pipe`` of the same model with only its
+``tok2vec`` and ``ner`` components (NER alone, the least any pipeline that finds entities
+runs), over ``document_text(title, text, max_chars)`` of the same articles,
+``n_process=W``, ``batch_size`` from the config. Model loading is outside that timing.
 
 A tiny run (``STARTUP_N`` articles) per (input, W) measures the fixed cost of a run
 (interpreter, imports, model load in every worker, commit); "net" figures subtract it.
@@ -106,10 +107,25 @@ class BareSpacy:
         return self.n / self.wall_s
 
 
+DEFAULT_WORKERS = 0  # --workers default: the run without Beam options
+BARE_COMPONENTS = ("tok2vec", "ner")
+
+
 def beam_options(workers: int) -> list[str]:
+    if workers == DEFAULT_WORKERS:
+        return []
     if workers == 1:
         return ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
     return [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+
+
+def resolved_workers(workers: int) -> int:
+    """The worker processes a run with ``beam_options(workers)`` has."""
+    if workers != DEFAULT_WORKERS:
+        return workers
+    from newswatch.pipelines.control.engines import default_workers
+
+    return default_workers()
 
 
 def newswatch_command() -> list[str]:
@@ -120,11 +136,16 @@ def newswatch_command() -> list[str]:
 
 
 def bare_spacy(texts: Sequence[str], processes: int, batch_size: int) -> BareSpacy:
-    """NER alone: the pipeline's spaCy pipeline over the same texts, nothing else."""
-    from newswatch.pipelines.control.config import default_alias_table
-    from newswatch.pipelines.core.nlp import load_pipeline
+    """NER alone: the model's tok2vec and ner over the same texts, nothing else."""
+    import spacy
 
-    nlp = load_pipeline("auto", default_alias_table())
+    from newswatch.pipelines.core.nlp import resolve_model
+
+    nlp = spacy.load(resolve_model("auto"))
+    nlp = spacy.load(
+        resolve_model("auto"),
+        exclude=[name for name in nlp.component_names if name not in BARE_COMPONENTS],
+    )
     wait_for_quiet()
     cpu_before = _own_cpu_s()
     busy_before = busy_cpu_s()
@@ -264,7 +285,7 @@ def run_pipeline(
     summary = measured.summary()
     return PipelineRun(
         input=kind,
-        workers=workers,
+        workers=resolved_workers(workers),
         n=len(articles),
         wall_s=measured.wall_s,
         cpu_s=measured.cpu_s,
@@ -359,10 +380,15 @@ def run_suite(
                 for w in workers:
                     bare = None
                     if with_bare:
-                        bare = least_contended(partial(bare_spacy, texts, w, batch_size), retries)
+                        processes = resolved_workers(w)
+                        bare = least_contended(
+                            partial(bare_spacy, texts, processes, batch_size), retries
+                        )
                         bare_by_processes[w] = bare
                         document["bare_spacy"].append(bare_record(bare))
-                        print(f"bare spaCy N={n} n_process={w}: {bare.articles_per_s:.2f}/s")
+                        print(
+                            f"bare spaCy N={n} n_process={processes}: {bare.articles_per_s:.2f}/s"
+                        )
                     for kind in inputs:
                         run = least_contended(
                             partial(run_pipeline, kind, w, chosen, feeder), retries

@@ -14,7 +14,8 @@ import ctypes
 import dataclasses
 import gc
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -65,6 +66,19 @@ class RunOutcome:
 
     def count(self, name: str) -> int:
         return self.counters.get(name, 0)
+
+
+@dataclass(frozen=True)
+class PassProgress:
+    """Where a run is: pass ``number`` of ``passes`` is running or done; what the passes
+    done so far read and stored, in ``elapsed_s`` since the run started."""
+
+    number: int  # from 1
+    passes: int
+    read: int
+    stored: int
+    elapsed_s: float
+    running: bool = False
 
 
 def plan_run(config: Config, now: datetime | None = None) -> RunPlan:
@@ -191,24 +205,49 @@ def build(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> None:
     to_commit | "CommitRun" >> CommitRun(layout, CommitTargets.from_config(config))
 
 
-def run(config: Config, beam_args: Sequence[str], now: datetime | None = None) -> RunOutcome:
+def run(
+    config: Config,
+    beam_args: Sequence[str],
+    now: datetime | None = None,
+    progress: Callable[[PassProgress], None] | None = None,
+) -> RunOutcome:
     """Finish any interrupted commit, plan, run and commit each pass in turn, report.
 
     A pass that fails ends the run: the passes before it stay committed, and the next run
-    plans from there. The alerts for delivery sinks are sent at the end, after every commit
-    (also those an interrupted run had queued); delivery never fails the run.
+    plans from there. ``progress`` hears when each pass starts and when it is committed.
+    The alerts for delivery sinks are sent at the end, after every commit (also those an
+    interrupted run had queued); delivery never fails the run.
     """
     for result in recover(config.output, CommitTargets.from_config(config)):
         log.warning("completed interrupted run %s: %d articles", result.run_id, result.articles)
-    outcomes = []
-    for number, planned in enumerate(split_plan(plan_run(config, now), config.run)):
+    started = time.monotonic()
+    outcomes: list[RunOutcome] = []
+    passes = split_plan(plan_run(config, now), config.run)
+    for number, planned in enumerate(passes):
         if number:
             planned = dataclasses.replace(planned, run_id=new_run_id(datetime.now(UTC)))
             log.info("pass %d: run %s", number + 1, planned.run_id)
+        if progress is not None:
+            progress(_progress(outcomes, number + 1, len(passes), started, running=True))
         outcomes.append(run_pass(config, beam_args, planned))
         release_freed_memory()
+        if progress is not None:
+            progress(_progress(outcomes, number + 1, len(passes), started, running=False))
     delivery = deliver_committed(config.output, config.delivery_sinks, config.spikes)
     return dataclasses.replace(merged(outcomes), delivery=delivery)
+
+
+def _progress(
+    done: Sequence[RunOutcome], number: int, passes: int, started: float, running: bool
+) -> PassProgress:
+    return PassProgress(
+        number=number,
+        passes=passes,
+        read=sum(o.count("entries_read") + o.count("kafka_messages_read") for o in done),
+        stored=sum((o.report or {}).get("committed", {}).get("articles", 0) for o in done),
+        elapsed_s=time.monotonic() - started,
+        running=running,
+    )
 
 
 def release_freed_memory() -> None:

@@ -446,7 +446,7 @@ def test_run_releases_the_lock_when_the_run_fails(
 ) -> None:
     seen: list[bool] = []
 
-    def failing_run(config: object, beam_args: object) -> None:
+    def failing_run(config: object, beam_args: object, **_: object) -> None:
         seen.append(owner_file(tmp_path / "data").exists())
         raise OSError("disk full")
 

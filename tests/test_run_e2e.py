@@ -190,14 +190,20 @@ def test_config_error_names_file_and_key_path(
     assert not (tmp_path / "d").exists()
 
 
-def test_two_worker_processes_give_identical_output(tmp_path: Path, default_run: Path) -> None:
-    out = tmp_path / "multi"
-    assert (
-        run_cli(
-            "--out", str(out), "--direct_running_mode=multi_processing", "--direct_num_workers=2"
-        )
-        == 0
-    )
+@pytest.mark.parametrize(
+    "engine",
+    [
+        # In-process: the default run above uses one worker process per core.
+        ["--workers", "1"],
+        ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+    ],
+    ids=["in-process", "two-processes"],
+)
+def test_every_engine_gives_identical_output(
+    tmp_path: Path, default_run: Path, engine: list[str]
+) -> None:
+    out = tmp_path / "other"
+    assert run_cli("--out", str(out), *engine) == 0
     single, multi = read_articles(default_run), read_articles(out)
     assert multi.drop_columns(["ingested_at"]).equals(single.drop_columns(["ingested_at"]))
 

@@ -539,11 +539,35 @@ INDEX = TermIndex(
     ],
 )
 def test_term_index_find(lowers: list[str], lemmas: list[str], found: set[str]) -> None:
+    assert INDEX.find(lowers, [(lemma,) for lemma in lemmas]) == found
+
+
+@pytest.mark.parametrize(
+    ("lowers", "lemmas", "found"),
+    [
+        # A word whose part of speech is not known has every lemma it may have.
+        (["shells"], [{"shells", "shell"}], set()),
+        (
+            ["artillery", "shells"],
+            [{"artillery"}, {"shells", "shell"}],
+            {"artillery", "artillery shells"},
+        ),
+        (["weapons", "x"], [{"weapons", "weapon"}, {"x"}], {"weapons"}),
+        # Every token of a phrase must be among the lemmas at its place.
+        (["north", "koreans"], [{"north"}, {"koreans", "korean"}], {"north korean"}),
+        (["north", "korea"], [{"north"}, {"korea"}], set()),
+        # A phrase longer than what is left of the sentence.
+        (["north"], [{"north"}], set()),
+    ],
+)
+def test_term_index_find_with_lemma_alternatives(
+    lowers: list[str], lemmas: list[set[str]], found: set[str]
+) -> None:
     assert INDEX.find(lowers, lemmas) == found
 
 
 def test_empty_term_index_finds_nothing() -> None:
-    assert TermIndex({}).find(["arms"], ["arm"]) == set()
+    assert TermIndex({}).find(["arms"], [("arm",)]) == set()
 
 
 @pytest.mark.parametrize(

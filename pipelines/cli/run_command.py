@@ -18,6 +18,7 @@ from newswatch.pipelines.cli.console import (
     add_run_options,
     load_command_config,
     one_line,
+    positive_count,
     say,
 )
 from newswatch.pipelines.cli.exits import (
@@ -48,6 +49,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         lock_help="a run lock not refreshed for this long was left by a killed run and is taken "
         f"over (default {DEFAULT_LOCK_TTL_S:g}; a live run refreshes it every third of this)",
     )
+    run.add_argument(
+        "--workers",
+        type=positive_count,
+        metavar="N",
+        help="worker processes on this machine (default: one per core, as memory allows; "
+        "1 runs in-process); Beam's --runner or --direct_num_workers override it",
+    )
     run.set_defaults(handler=main, takes_beam_options=True)
 
 
@@ -61,10 +69,16 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
         say(args, logging.ERROR, f"config error: {err}")
         return EXIT_CONFIG
 
+    from newswatch.pipelines.cli.progress import progress_for
     from newswatch.pipelines.cli.summary import feed_counts, format_summary
+    from newswatch.pipelines.control.engines import engine_options
     from newswatch.pipelines.run import run
 
-    code, outcome = holding_run_lock(args, config.output, partial(run, config, beam_args))
+    beam_args = engine_options(beam_args, args.workers, "INFO" if args.verbose else "CRITICAL")
+    progress = progress_for(args, sys.stderr)
+    code, outcome = holding_run_lock(
+        args, config.output, partial(run, config, beam_args, progress=progress)
+    )
     if outcome is None:
         return code
     print(format_summary(outcome))

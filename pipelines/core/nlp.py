@@ -4,13 +4,19 @@ Plain topic terms match case-insensitively as phrases on token boundaries, on th
 form or on the lemma ("weapon" matches "weapons"). spaCy's PhraseMatcher compares one
 attribute exactly, and lemmas keep their case for proper nouns, so the term index here
 compares lower-cased surface and lemma sequences itself.
+
+Per article only NER runs (tok2vec, ner) with rule-based sentence boundaries: the tagger,
+attribute ruler and lemmatizer cost about a third of the time and only gave lemmas. The
+terms' lemmas are computed once, when the rules load, by those components; a text word's
+lemmas are every lemma the model's lemmatizer tables give it as a noun, verb or adjective
+(``WordLemmas``), looked up once per distinct word.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -26,6 +32,7 @@ from newswatch.pipelines.core.aliases import (
     display_name,
     fold_typography,
 )
+from newswatch.pipelines.core.lemmas import TERM_LEMMA_COMPONENTS, WordLemmas, lemmatized
 from newswatch.pipelines.core.rules import (
     ENTITY_PREFIX,
     AnalysedSentence,
@@ -44,9 +51,11 @@ INSTALL_HINT = (
 # 8 articles 85 MB, at the same speed (benchmarks/RESULTS.md). Batches are capped in
 # characters as well as in documents, so long articles cannot make a batch huge.
 MAX_BATCH_CHARS = 32_000
-# The dependency parser is the costliest component and only gave us sentences; the
-# statistical sentence recognizer does that for a fraction of the time.
-EXCLUDED_COMPONENTS = ("parser",)
+# The dependency parser is the costliest component and only gave us sentences; sentence
+# boundaries come from punctuation and paragraph breaks (the sentencizer), which on news
+# text served the topic rules as well as the statistical sentence recognizer did
+# (benchmarks/QUALITY.md) for almost nothing.
+EXCLUDED_COMPONENTS = ("parser", "senter")
 
 
 class ModelNotInstalled(RuntimeError):
@@ -78,11 +87,15 @@ def paragraph_breaks(doc: Doc) -> Doc:
 
 
 def load_pipeline(model: str, aliases: AliasTable) -> Any:
-    """The spaCy pipeline newswatch runs: NER, lemmas, sentences, and an alias ruler."""
+    """The spaCy pipeline newswatch runs: NER, sentences, and an alias ruler; the tagger,
+    attribute ruler and lemmatizer loaded but disabled (for the rule terms' lemmas)."""
     nlp = spacy.load(resolve_model(model), exclude=list(EXCLUDED_COMPONENTS))
-    if "senter" in nlp.disabled:
-        nlp.enable_pipe("senter")
-    nlp.add_pipe("newswatch_paragraph_breaks", before="senter")
+    for name in TERM_LEMMA_COMPONENTS[1:]:
+        if name in nlp.pipe_names:
+            nlp.disable_pipe(name)
+    # Before NER, where the sentence recognizer was, so NER sees the same kind of boundaries.
+    nlp.add_pipe("sentencizer", before="ner")
+    nlp.add_pipe("newswatch_paragraph_breaks", after="sentencizer")
     # After NER and without overwriting: NER's own spans and labels win, the ruler only
     # adds the aliases NER missed ("DPRK", "N. Korea").
     ruler: Any = nlp.add_pipe(
@@ -104,7 +117,7 @@ class TermIndex:
     def build(cls, nlp: Any, rules: Sequence[TopicRule]) -> TermIndex:
         index: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
         plain = sorted({key for rule in rules for key in rule.terms if not is_entity_term(key)})
-        for key, doc in zip(plain, nlp.pipe(plain), strict=True):
+        for key, doc in zip(plain, lemmatized(nlp, plain), strict=True):
             forms = {
                 tuple(fold_typography(t.lower_) for t in doc),
                 tuple(fold_typography(t.lemma_.lower()) for t in doc),
@@ -114,17 +127,27 @@ class TermIndex:
                     index.setdefault(form[0], set()).add((key, form))
         return cls({first: tuple(sorted(entries)) for first, entries in index.items()})
 
-    def find(self, lowers: Sequence[str], lemmas: Sequence[str]) -> set[str]:
+    def find(self, lowers: Sequence[str], lemmas: Sequence[Collection[str]]) -> set[str]:
         """Keys of the terms occurring in one token sequence (surface or lemma)."""
         return {key for key, _ in self.find_at(lowers, lemmas)}
 
-    def find_at(self, lowers: Sequence[str], lemmas: Sequence[str]) -> set[tuple[str, int]]:
-        """(key, offset of the first token) of each term occurrence in one token sequence."""
+    def find_at(
+        self, lowers: Sequence[str], lemmas: Sequence[Collection[str]]
+    ) -> set[tuple[str, int]]:
+        """(key, offset of the first token) of each term occurrence in one token sequence:
+        the term's form equal to the surface forms, or each of its tokens among the lemmas
+        of the text's token there (``lemmas[i]``: every lemma token i may have)."""
         found: set[tuple[str, int]] = set()
-        for seq in (lowers, lemmas):
-            for i, token in enumerate(seq):
-                for key, form in self.by_first_token.get(token, ()):
-                    if tuple(seq[i : i + len(form)]) == form:
+        for i, token in enumerate(lowers):
+            for key, form in self.by_first_token.get(token, ()):
+                if tuple(lowers[i : i + len(form)]) == form:
+                    found.add((key, i))
+        for i, alternatives in enumerate(lemmas):
+            for first in alternatives:
+                for key, form in self.by_first_token.get(first, ()):
+                    if len(form) <= len(lemmas) - i and all(
+                        word in lemmas[i + j] for j, word in enumerate(form)
+                    ):
                         found.add((key, i))
         return found
 
@@ -151,12 +174,18 @@ class _Ent(NamedTuple):
 
 
 def analyse_doc(
-    doc: Any, aliases: AliasTable, terms: TermIndex, text: str | None = None
+    doc: Any,
+    aliases: AliasTable,
+    terms: TermIndex,
+    text: str | None = None,
+    word_lemmas: WordLemmas | None = None,
 ) -> tuple[tuple[Entity, ...], TextAnalysis]:
     """Entities with canonical names, and the rule terms each sentence holds.
 
     ``text`` is the text the Doc was made from, when the caller has it: spaCy keeps it
     verbatim (``doc.text == text``), and ``doc.text`` rebuilds it token by token.
+    ``word_lemmas`` gives each word its lemmas; without it, the Doc's own (a pipeline that
+    ran a lemmatizer).
     """
     if text is None:
         text = doc.text
@@ -170,7 +199,7 @@ def analyse_doc(
     entities = canonical_entities([(e.text, e.label) for e in ents], aliases)
     canonical_by_span = _canonical_by_span(ents, entities)
     starts = paragraph_starts(text)
-    lowers, lemmas = _token_forms(doc)
+    lowers, lemmas = _token_forms(doc, word_lemmas)
     word_at = _word_numbers(doc)
     sentences = []
     paragraph = 0
@@ -211,23 +240,27 @@ def analyse_doc(
     return entities, TextAnalysis(tuple(sentences))
 
 
-def _token_forms(doc: Any) -> tuple[list[str], list[str]]:
-    """Every token's lower-cased surface form and lower-cased lemma, in order.
+def _token_forms(
+    doc: Any, word_lemmas: WordLemmas | None = None
+) -> tuple[list[str], list[Collection[str]]]:
+    """Every token's lower-cased surface form, and its lower-cased lemmas, in order.
 
-    The same as ``[t.lower_ for t in doc]`` and ``[t.lemma_.lower() for t in doc]``, but
-    read as hashes in one call and turned into strings once per distinct word, instead
-    of building a Token object per token per attribute.
+    Read as hashes in one call and turned into strings once per distinct word, instead of
+    building a Token object per token per attribute. The lemmas are ``word_lemmas`` of the
+    surface form, or else the one lemma the Doc carries.
     """
     strings = doc.vocab.strings
     hashes = doc.to_array([LOWER, LEMMA]).reshape(-1, 2)
     lower_hashes, lower_at = np.unique(hashes[:, 0], return_inverse=True)
-    lemma_hashes, lemma_at = np.unique(hashes[:, 1], return_inverse=True)
     # Folded, so a term written with a straight apostrophe matches a curly one.
-    lowers = np.array([fold_typography(strings[h]) for h in lower_hashes.tolist()], dtype=object)
-    lemmas = np.array(
-        [fold_typography(strings[h].lower()) for h in lemma_hashes.tolist()], dtype=object
-    )
-    return lowers[lower_at].tolist(), lemmas[lemma_at].tolist()
+    words = [fold_typography(strings[h]) for h in lower_hashes.tolist()]
+    lowers = [words[i] for i in lower_at.tolist()]
+    if word_lemmas is not None:
+        of_word = [word_lemmas(w) for w in words]
+        return lowers, [of_word[i] for i in lower_at.tolist()]
+    lemma_hashes, lemma_at = np.unique(hashes[:, 1], return_inverse=True)
+    lemmas = [(fold_typography(strings[h].lower()),) for h in lemma_hashes.tolist()]
+    return lowers, [lemmas[i] for i in lemma_at.tolist()]
 
 
 def _word_numbers(doc: Any) -> list[int]:
@@ -266,6 +299,7 @@ class TextAnalyser:
         self.nlp = nlp
         self.aliases = aliases
         self.terms = TermIndex.build(nlp, rules)
+        self.word_lemmas = WordLemmas.of(nlp)
         self.batch_size = batch_size
 
     @classmethod
@@ -292,7 +326,7 @@ class TextAnalyser:
             # grows with every new name and number it reads. Nothing of a Doc outlives it.
             with self.nlp.memory_zone():
                 analysed = [
-                    analyse_doc(doc, self.aliases, self.terms, text)
+                    analyse_doc(doc, self.aliases, self.terms, text, self.word_lemmas)
                     for doc, text in self.nlp.pipe(pairs, as_tuples=True, batch_size=len(batch))
                 ]
             yield from analysed

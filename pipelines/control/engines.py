@@ -1,0 +1,124 @@
+"""Which Beam runner a bounded run uses, and with how many workers, when the user says little.
+
+Without Beam options, ``newswatch run`` uses the whole machine: the DirectRunner's
+multi-process mode with one SDK worker process per usable core (each loads the spaCy model
+once and takes its share of every stage). ``--workers N`` chooses the number; 1 runs
+in-process. Beam options the user passes (``--runner``, ``--direct_num_workers``,
+``--direct_running_mode``) always win: they are passed on untouched.
+
+>>> engine_options([], workers=1)
+['--direct_running_mode=in_memory', '--direct_num_workers=1']
+>>> engine_options(["--direct_num_workers=3"], workers=2)
+['--direct_num_workers=3']
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["default_workers", "engine_options"]
+
+# Options that mean the user chose how the pipeline runs; the defaults then stay out.
+_CHOSEN_BY_USER = ("--runner", "--direct_num_workers", "--direct_running_mode")
+_LOG_LEVEL = "--default_sdk_harness_log_level"
+CGROUP = Path("/sys/fs/cgroup")  # a container's own limits (cgroup v2)
+# A worker holds the spaCy model and its share of a pass (benchmarks/RESULTS.md: 400-800 MiB
+# at the largest); the runner process holds the pass between stages. Workers beyond what
+# memory allows would swap, which is slower than fewer workers.
+WORKER_BUDGET_BYTES = 1 << 30
+RUNNER_BUDGET_BYTES = 1 << 30
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its affinity mask (else all the machine's),
+    capped by a container's CPU quota (cgroup v2 ``cpu.max``, e.g. ``200000 100000``)."""
+    try:
+        cores = max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity masks on this platform
+        cores = max(1, os.cpu_count() or 1)
+    quota = _read_words(CGROUP / "cpu.max")
+    if quota and len(quota) == 2 and quota[0] != "max":
+        try:
+            cores = min(cores, max(1, math.ceil(int(quota[0]) / int(quota[1]))))
+        except (ValueError, ZeroDivisionError):
+            pass
+    return cores
+
+
+def available_memory_bytes() -> int | None:
+    """What this process may still allocate: MemAvailable from /proc/meminfo, capped by a
+    container's memory limit (cgroup v2 ``memory.max`` less ``memory.current``: a
+    Kubernetes limit is not visible in /proc/meminfo). None where neither is known."""
+    available = None
+    for line in _read_lines(Path("/proc/meminfo")):
+        if line.startswith("MemAvailable:"):
+            available = _int_or_none(line.split()[1:2], scale=1024)
+    limit = _int_or_none(_read_words(CGROUP / "memory.max"))
+    used = _int_or_none(_read_words(CGROUP / "memory.current")) or 0
+    if limit is not None:
+        available = min(available, limit - used) if available is not None else limit - used
+    return available
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text("ascii").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def _read_words(path: Path) -> list[str]:
+    lines = _read_lines(path)
+    return lines[0].split() if lines else []
+
+
+def _int_or_none(words: list[str], scale: int = 1) -> int | None:
+    """The first word as a number ("max", nothing, or not a number: None)."""
+    try:
+        return int(words[0]) * scale
+    except (IndexError, ValueError):
+        return None
+
+
+def default_workers() -> int:
+    """One worker per usable core, as many as available memory holds (at least one)."""
+    workers = usable_cores()
+    memory = available_memory_bytes()
+    if memory is not None:
+        workers = min(workers, max(1, (memory - RUNNER_BUDGET_BYTES) // WORKER_BUDGET_BYTES))
+    return workers
+
+
+def _option_name(arg: str) -> str:
+    return arg.split("=", 1)[0]
+
+
+def engine_options(
+    beam_args: Sequence[str], workers: int | None, worker_log_level: str = "CRITICAL"
+) -> list[str]:
+    """The Beam options a run uses: the user's, and when they choose no runner and no
+    DirectRunner mode, the DirectRunner on ``workers`` processes
+    (default: ``default_workers()``).
+
+    Worker processes write their own log to the terminal (they inherit stderr), at INFO by
+    default: a screen of harness start-up lines per pass. ``worker_log_level`` sets it
+    unless the user set ``--default_sdk_harness_log_level``.
+    """
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    args = list(beam_args)
+    if any(_option_name(arg) in _CHOSEN_BY_USER for arg in args):
+        return args
+    count = workers if workers is not None else default_workers()
+    if count == 1:
+        return [*args, "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    quiet = [] if _LOG_LEVEL in map(_option_name, args) else [f"{_LOG_LEVEL}={worker_log_level}"]
+    return [
+        *args,
+        "--direct_running_mode=multi_processing",
+        f"--direct_num_workers={count}",
+        *quiet,
+    ]
