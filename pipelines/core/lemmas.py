@@ -30,7 +30,10 @@ MAX_CACHED_WORDS = 200_000
 
 def lemmatized(nlp: Any, texts: Sequence[str]) -> list[Doc]:
     """``texts`` tagged and lemmatized by the model's own components, disabled or not (they
-    run on the rule terms only, once, when the rules load)."""
+    run on the rule terms only, once, when the rules load). A pipeline without them (the
+    other languages', which lemmatize or stem every word as they run) runs as it is."""
+    if not set(TERM_LEMMA_COMPONENTS) <= set(nlp.component_names):
+        return list(nlp.pipe(texts))
     docs = [nlp.make_doc(text) for text in texts]
     for name in TERM_LEMMA_COMPONENTS:
         # A tagger reads the tok2vec output the documents carry (doc.tensor).
@@ -66,10 +69,11 @@ class WordLemmas:
         self._cache: dict[str, frozenset[str]] = {}
 
     @classmethod
-    def of(cls, nlp: Any) -> WordLemmas:
-        """The tables of the pipeline's (disabled) lemmatizer; none when it has none."""
+    def of(cls, nlp: Any) -> WordLemmas | None:
+        """The tables of the pipeline's (disabled) lemmatizer; None when it has none, and
+        its Docs carry their own lemmas (the other languages' pipelines)."""
         if "lemmatizer" not in nlp.component_names:
-            return cls({}, {}, {})
+            return None
         lookups = nlp.get_pipe("lemmatizer").lookups
         tables = {
             name: lookups.get_table(name, {})

@@ -289,7 +289,8 @@ def format_text(result: Evaluation) -> str:
         + (
             ""
             if result.language_accuracy is None
-            else f"; detected right for {_shown(result.language_accuracy)} of the records labelled with one"
+            else f"; share detected right of the records labelled with one: "
+            f"{_shown(result.language_accuracy)}"
         )
     )
     for language, data in result.languages.items():
