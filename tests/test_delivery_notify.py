@@ -10,7 +10,7 @@ from delivery_receivers import T0, SmtpServer, story
 
 from newswatch.pipelines.cli.broker import free_port
 from newswatch.pipelines.delivery import deliver, enqueue, parse_delivery_sink, status
-from newswatch.pipelines.delivery.messages import story_message
+from newswatch.pipelines.delivery.messages import digest_message, story_message
 from newswatch.pipelines.delivery.story import Story
 
 PASSWORD = "mail-pa55word-never-shown"
@@ -136,3 +136,13 @@ def test_a_digest_arrives_by_email_grouped_by_topic(tmp_path: Path) -> None:
     assert dprk < drones
     assert f"- {stories[0].title} (wire; 4 copies, 2 sources)" in body
     assert f"- {stories[1].title} (wire)" in body
+
+
+def test_messages_and_digests_show_the_language() -> None:
+    russian = story(2, language="ru")
+    message = story_message(Story(russian, copies=0, sources=("tass",)))
+    assert "Language: ru" in message.text and "Language: ru" in message.markdown
+    digest = digest_message("daily", T0, T0, [Story(russian, copies=1, sources=("tass",))], {})
+    assert f"({russian.source}, ru; 2 copies, 2 sources)" in digest.text
+    unknown = story_message(Story(story(3), copies=0, sources=("wire",)))
+    assert "Language" not in unknown.text

@@ -37,6 +37,7 @@ def story_message(story: Story) -> Message:
     facts = [
         f"Score {alert.score:.2f}",
         f"Source: {alert.source}" if alert.source else "",
+        f"Language: {alert.language}" if alert.language else "",
         f"Entities: {', '.join(alert.entities)}" if alert.entities else "",
         _also_reported(story),
     ]
@@ -133,11 +134,8 @@ def _also_reported(story: Story) -> str:
 def _reach(story: Story) -> str:
     sources = len(set(story.sources) | {story.alert.source})
     copies = story.copies + 1
-    return (
-        f"({story.alert.source}; {copies} copies, {sources} sources)"
-        if copies > 1
-        else f"({story.alert.source})"
-    )
+    where = ", ".join(filter(None, (story.alert.source, story.alert.language)))
+    return f"({where}; {copies} copies, {sources} sources)" if copies > 1 else f"({where})"
 
 
 def _md(text: str) -> str:

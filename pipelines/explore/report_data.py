@@ -248,7 +248,7 @@ def _topic_sections(
 
 
 _ALERTS = """
-SELECT created_at, topic, title, url, source, score FROM alerts
+SELECT created_at, topic, title, url, source, language, score FROM alerts
 WHERE $all_topics OR list_contains($topics, topic)
 ORDER BY created_at DESC, topic, title LIMIT $limit
 """

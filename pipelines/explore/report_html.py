@@ -154,13 +154,14 @@ def _alerts(alerts: Sequence[dict[str, Any]]) -> str:
             escape(a["topic"] or ""),
             _link(a["title"] or "", a["url"]),
             escape(a["source"] or ""),
+            escape(a.get("language") or ""),
             f"{a['score']:.2f}" if a["score"] is not None else "",
         ]
         for a in alerts
     )
     return (
         '<section id="alerts"><h2>Latest alerts</h2>'
-        + _table(["raised", "topic", "story", "source", "score#"], rows)
+        + _table(["raised", "topic", "story", "source", "language", "score#"], rows)
         + "</section>"
     )
 
