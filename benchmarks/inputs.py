@@ -15,7 +15,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from benchmarks.corpus import BenchArticle
-from newswatch.pipelines.control.config import RunSettings
+from newswatch.pipelines.control.settings import RunSettings
 
 ITEMS_PER_FEED = 500
 KAFKA_PARTITIONS = 4

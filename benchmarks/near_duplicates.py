@@ -38,7 +38,7 @@ from pathlib import Path
 
 from datasketch import MinHash, MinHashLSH, MinHashLSHEnsemble
 
-from newswatch.pipelines.control.config import NearDuplicateSettings
+from newswatch.pipelines.control.settings import NearDuplicateSettings
 from newswatch.pipelines.core.minhash import (
     SHINGLE_WORDS,
     FirstSeen,

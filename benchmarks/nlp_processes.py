@@ -32,7 +32,7 @@ from apache_beam.transforms.window import GlobalWindows
 from benchmarks.corpus import DEFAULT_CORPUS, corpus_articles
 from benchmarks.measure import run_measured, wait_for_quiet
 from benchmarks.throughput import Inputs, bare_spacy, document_texts, verify_output
-from newswatch.pipelines.control.config import NlpSettings
+from newswatch.pipelines.control.settings import NlpSettings
 from newswatch.pipelines.core.aliases import AliasTable
 from newswatch.pipelines.core.nlp import TextAnalyser, analyse_doc, document_text
 from newswatch.pipelines.core.rules import TopicRule

@@ -168,7 +168,7 @@ def _own_cpu_s() -> float:
 
 
 def document_texts(articles: Sequence[BenchArticle]) -> list[str]:
-    from newswatch.pipelines.control.config import NlpSettings
+    from newswatch.pipelines.control.settings import NlpSettings
     from newswatch.pipelines.core.nlp import document_text
 
     max_chars = NlpSettings().max_chars
@@ -334,7 +334,7 @@ def run_suite(
     retries: int = 1,
 ) -> Path:
     from newswatch.pipelines.cli.broker import free_port, start_broker
-    from newswatch.pipelines.control.config import NlpSettings
+    from newswatch.pipelines.control.settings import NlpSettings
 
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -9,17 +9,16 @@ from typing import Any
 import pytest
 from configs import TOPICS_YAML
 
-from newswatch.pipelines.control.config import (
+from newswatch.pipelines.control.config import load_config, parse_config
+from newswatch.pipelines.control.errors import ConfigError
+from newswatch.pipelines.control.settings import (
     FileAlerts,
     HttpSettings,
     KafkaAlerts,
     KafkaSource,
     NlpSettings,
     RssSource,
-    load_config,
-    parse_config,
 )
-from newswatch.pipelines.control.errors import ConfigError
 from newswatch.pipelines.core.normalization import NormalizeSettings
 
 CONFIG_YAML = """\

@@ -22,7 +22,8 @@ from newswatch.pipelines.core.multilingual import (
     load_language_pipeline,
 )
 from newswatch.pipelines.core.nlp import TextAnalyser, document_text
-from newswatch.pipelines.core.rules import match_topics, parse_topic_rules
+from newswatch.pipelines.core.rule_files import parse_topic_rules
+from newswatch.pipelines.core.rules import match_topics
 
 # (language, a headline-length text, a paragraph)
 TEXTS = [

@@ -14,13 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from newswatch.pipelines.control.errors import ConfigError
+from newswatch.pipelines.core.rule_files import parse_topic_rules
 from newswatch.pipelines.core.rules import (
     AnalysedSentence,
     Pattern,
     TextAnalysis,
     TopicRule,
     match_topic,
-    parse_topic_rules,
 )
 from newswatch.pipelines.quality.explanation import explain_rule
 from newswatch.schemas import TopicMatch

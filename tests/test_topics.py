@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from newswatch.pipelines.control.errors import ConfigError
 from newswatch.pipelines.core.nlp import TermIndex, document_text, paragraph_starts
+from newswatch.pipelines.core.rule_files import parse_topic_rules
 from newswatch.pipelines.core.rules import (
     MAX_EVIDENCE,
     MAX_EVIDENCE_CHARS,
@@ -25,7 +26,6 @@ from newswatch.pipelines.core.rules import (
     TopicRule,
     match_topic,
     match_topics,
-    parse_topic_rules,
     term_key,
 )
 from newswatch.schemas import TopicMatch

@@ -38,7 +38,7 @@ def load_analysis_config(args: argparse.Namespace) -> Config:
 
     from newswatch.pipelines.control.config import load_config
     from newswatch.pipelines.core.aliases import parse_alias_table
-    from newswatch.pipelines.core.rules import parse_topic_rules
+    from newswatch.pipelines.core.rule_files import parse_topic_rules
 
     config = load_config(args.config)
     for path, key in ((args.topics, "topics"), (args.aliases, "aliases")):
