@@ -114,6 +114,7 @@ class Alert:
             else None,
             count=record.get("count"),
             baseline=SpikeBaseline(**baseline) if baseline else None,
+            language=record.get("language"),
         )
 
 

@@ -301,3 +301,14 @@ def test_rejection_raw_bytes(raw: bytes | None, encoded: str | None) -> None:
         "rejected_at": "2024-05-06T00:00:00+00:00",
         "raw_base64": encoded,
     }
+
+
+def test_every_alert_field_survives_its_json() -> None:
+    # The outbox stores alerts as JSON and sends what it reads back: nothing may drop out.
+    story = dataclasses.replace(ALERT, language="ru")
+    assert all(
+        getattr(story, f.name) is not None
+        for f in dataclasses.fields(story)
+        if f.name not in SPIKE_ONLY
+    )
+    assert Alert.from_dict(json.loads(story.to_json())) == story
