@@ -193,11 +193,11 @@ def test_config_error_names_file_and_key_path(
 @pytest.mark.parametrize(
     "engine",
     [
-        # In-process: the default run above uses one worker process per core.
-        ["--workers", "1"],
+        # One worker process per core: the default run above is in-process.
+        ["--workers", "auto"],
         ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
     ],
-    ids=["in-process", "two-processes"],
+    ids=["a-worker-per-core", "two-processes"],
 )
 def test_every_engine_gives_identical_output(
     tmp_path: Path, default_run: Path, engine: list[str]

@@ -102,6 +102,11 @@ def positive_count(text: str) -> int:
     return value
 
 
+def worker_count(text: str) -> int | None:
+    """``--workers``: a positive whole number, or ``auto`` (None: one per usable core)."""
+    return None if text == "auto" else positive_count(text)
+
+
 def add_run_options(parser: argparse.ArgumentParser, lock_help: str) -> None:
     """--config, --out, -v, --lock-ttl and --log-format, as ``run`` and ``stream`` take them."""
     parser.add_argument("--config", help="YAML config file (default: bundled sample feeds)")

@@ -18,8 +18,8 @@ from newswatch.pipelines.cli.console import (
     add_run_options,
     load_command_config,
     one_line,
-    positive_count,
     say,
+    worker_count,
 )
 from newswatch.pipelines.cli.exits import (
     EXIT_ALL_SOURCES_FAILED,
@@ -51,10 +51,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument(
         "--workers",
-        type=positive_count,
-        metavar="N",
-        help="worker processes on this machine (default: one per core, as memory allows; "
-        "1 runs in-process); Beam's --runner or --direct_num_workers override it",
+        type=worker_count,
+        default=1,
+        metavar="N|auto",
+        help="worker processes on this machine: 1 (the default) runs in-process, auto one "
+        "per core as memory allows; Beam's --runner or --direct_num_workers override it",
     )
     run.set_defaults(handler=main, takes_beam_options=True)
 
