@@ -231,6 +231,18 @@ def test_a_full_disk_fails_the_run_cleanly_and_commits_nothing(
     assert read_articles(elsewhere).num_rows == 300
 
 
+def remount_read_only(mount: Path, timeout: float = 30.0) -> None:
+    """Remount read-only, retrying while a writer holds a file open (the kernel says busy)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = subprocess.run(["mount", "-o", "remount,ro", str(mount)], capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        if "busy" not in done.stderr or time.monotonic() > deadline:
+            raise AssertionError(f"remount read-only failed: {done.stderr}")
+        time.sleep(0.02)
+
+
 def test_an_output_turning_read_only_mid_run_fails_it_cleanly(
     broker: Broker, small_disk: Path, tmp_path: Path
 ) -> None:
@@ -243,7 +255,7 @@ def test_an_output_turning_read_only_mid_run_fails_it_cleanly(
 
     run = newswatch("run", "--config", str(config), stdout=subprocess.DEVNULL)
     wait_for(lambda: any(out.glob("_staging/*/articles/dt=*/*.parquet")), 60, "a staged file")
-    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    remount_read_only(small_disk)
     _, err = run.communicate(timeout=120)
     assert run.returncode == 4, err
     last = err.strip().splitlines()[-1]
