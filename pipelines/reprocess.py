@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from newswatch.connectors import filesystem
 from newswatch.connectors.dataset.layout import OutputLayout
@@ -31,6 +30,7 @@ from newswatch.connectors.dataset.rewrite import StageRewrittenFiles
 from newswatch.connectors.dataset.write import WriteAlertLog
 from newswatch.pipelines.commit.manifest import CommitResult, CommitTargets, new_run_id, recover
 from newswatch.pipelines.commit.rewrite import CommitRewrite, read_reprocess_report
+from newswatch.pipelines.control.local_runner import new_pipeline
 from newswatch.pipelines.control.settings import Config
 from newswatch.pipelines.core.topic_changes import TopicChanges
 from newswatch.pipelines.run import release_freed_memory
@@ -200,7 +200,7 @@ def run_pass(
     config: Config, beam_args: Sequence[str], plan: PassPlan, options: ReprocessOptions
 ) -> dict[str, Any]:
     """One pass run to its end; its report."""
-    pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
+    pipeline = new_pipeline(beam_args)
     build(pipeline, config, plan, options)
     result = pipeline.run()
     result.wait_until_finish()

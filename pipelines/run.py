@@ -22,7 +22,6 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from newswatch.connectors.dataset.layout import OutputLayout
 from newswatch.connectors.dataset.write import WriteAlertLog, WriteArticles, WriteRejected
@@ -34,6 +33,7 @@ from newswatch.pipelines.commit.feed_state import feed_requests
 from newswatch.pipelines.commit.manifest import CommitTargets, new_run_id, recover
 from newswatch.pipelines.commit.run_commit import CommitRun
 from newswatch.pipelines.commit.run_report import read_run_report
+from newswatch.pipelines.control.local_runner import new_pipeline
 from newswatch.pipelines.control.settings import Config, RunSettings
 from newswatch.pipelines.delivery.after_commit import DeliveryReport, deliver_committed
 from newswatch.pipelines.stages.alerts import RaiseAlerts
@@ -265,7 +265,7 @@ def release_freed_memory() -> None:
 
 
 def run_pass(config: Config, beam_args: Sequence[str], plan: RunPlan) -> RunOutcome:
-    pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
+    pipeline = new_pipeline(beam_args)
     build(pipeline, config, plan)
     result = pipeline.run()
     result.wait_until_finish()

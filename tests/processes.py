@@ -17,6 +17,10 @@ from typing import IO, Any
 
 NEWSWATCH = [sys.executable, "-m", "newswatch.pipelines.cli"]
 STATUS_LOGGER = "newswatch.status"
+# `newswatch run` starts a worker process per core by default, about 6 s of start-up a run.
+# Tests whose subject is not the engine run in-process; test_run_e2e, test_faults and
+# test_lock run the default.
+IN_PROCESS = ("--workers", "1")
 
 
 def newswatch(
@@ -30,6 +34,25 @@ def newswatch(
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def child_pids(pid: int) -> set[int]:
+    """The processes ``pid`` started that are still running (Linux's /proc)."""
+    children: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children.update(int(c) for c in (task / "children").read_text().split())
+        except OSError:  # the thread ended meanwhile
+            pass
+    return children
+
+
+def is_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def wait_for(

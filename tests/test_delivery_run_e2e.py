@@ -27,7 +27,7 @@ from delivery_runs import (
     serve_feeds,
     webhook_sink,
 )
-from processes import newswatch
+from processes import IN_PROCESS, newswatch
 from servers import LocalHttpServer
 
 from newswatch.pipelines.cli import main
@@ -53,7 +53,7 @@ def hook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run_cli(config: Path) -> int:
-    return main(["run", "--config", str(config)])
+    return main(["run", *IN_PROCESS, "--config", str(config)])
 
 
 def alerts_cli(*args: str) -> int:
@@ -208,14 +208,16 @@ def test_a_run_killed_after_its_commit_is_delivered_by_the_next_run(
     out = tmp_path / "out"
     with KillingReceiver(HOOK_SECRET, [503]) as hook:
         config = delivery_config(tmp_path, http_server, [webhook_sink(hook.url)])
-        first = newswatch("run", "--config", str(config))
+        first = newswatch("run", *IN_PROCESS, "--config", str(config))
         hook.victim = first
         first.communicate(timeout=300)
         assert first.returncode == -signal.SIGKILL
         committed = alert_ids(out)
         assert len(committed) == 2 and hook.accepted_ids() == []
         assert list((out / "_state" / "outbox" / "desk-hook" / "pending").glob("*.json"))
-        second = newswatch("run", "--config", str(config))  # the secret is in os.environ
+        second = newswatch(
+            "run", *IN_PROCESS, "--config", str(config)
+        )  # the secret is in os.environ
         stdout, stderr = second.communicate(timeout=300)
         assert second.returncode == 0, stderr
         assert sorted(hook.accepted_ids()) == committed

@@ -16,7 +16,7 @@ from articles import arms_story, filler_story
 from configs import GROUP, kafka_config
 from kafka_tools import committed_offsets, high_watermarks, new_topic, produce, read_all
 from outputs import dataset_files, read_articles, read_jsonl
-from processes import Subscriber, newswatch, wait_for
+from processes import IN_PROCESS, Subscriber, newswatch, wait_for
 
 from newswatch.pipelines.cli import main
 from newswatch.pipelines.cli.broker import Broker
@@ -34,7 +34,7 @@ def test_a_three_partition_topic_lands_whole_and_a_rerun_adds_nothing(
     out = tmp_path / "data"
     config = kafka_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
 
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", *IN_PROCESS, "--config", str(config)]) == 0
 
     table = read_articles(out)
     assert sorted(table.column("url").to_pylist()) == sorted(s["url"] for s in stories)
@@ -53,13 +53,13 @@ def test_a_three_partition_topic_lands_whole_and_a_rerun_adds_nothing(
     assert {k for k, _ in sent} == {b"dprk-russia-arms"}
 
     files_before = dataset_files(out)
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", *IN_PROCESS, "--config", str(config)]) == 0
     assert dataset_files(out) == files_before
     assert len(read_all(broker.bootstrap, alerts_topic)) == len(sent)
 
     more = [filler_story(i, seed=8) for i in range(4)]
     produce(broker.bootstrap, topic, more)
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", *IN_PROCESS, "--config", str(config)]) == 0
     assert read_articles(out).num_rows == 33
     assert committed_offsets(broker.bootstrap, topic, GROUP) == high_watermarks(
         broker.bootstrap, topic
@@ -83,7 +83,7 @@ def test_poison_messages_go_to_rejected_and_are_committed(broker: Broker, tmp_pa
         tmp_path / "nw.yaml", broker.bootstrap, topic, out, max_message_bytes=2000
     )
 
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", *IN_PROCESS, "--config", str(config)]) == 0
 
     assert sorted(read_articles(out).column("url").to_pylist()) == sorted(s["url"] for s in good)
     rejected = read_jsonl(out, "rejected")
@@ -108,7 +108,9 @@ def test_a_run_killed_mid_way_commits_nothing_and_the_rerun_loses_nothing(
     out = tmp_path / "data"
     config = kafka_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out)
 
-    run = newswatch("run", "--config", str(config), stdout=subprocess.DEVNULL, stderr=None)
+    run = newswatch(
+        "run", *IN_PROCESS, "--config", str(config), stdout=subprocess.DEVNULL, stderr=None
+    )
     staging = out / "_staging"
     wait_for(lambda: any(staging.glob("*/articles/dt=*/*.parquet")), 120, "a staged file", run)
     run.send_signal(signal.SIGKILL)
@@ -117,7 +119,7 @@ def test_a_run_killed_mid_way_commits_nothing_and_the_rerun_loses_nothing(
     assert dataset_files(out) == []
     assert set(committed_offsets(broker.bootstrap, topic, GROUP).values()) == {None}
 
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", *IN_PROCESS, "--config", str(config)]) == 0
     table = read_articles(out)
     assert sorted(table.column("url").to_pylist()) == sorted(s["url"] for s in stories)
     assert len(read_jsonl(out, "alerts")) == 2
@@ -131,7 +133,7 @@ def test_an_unreachable_broker_fails_the_run_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = kafka_config(tmp_path / "nw.yaml", "127.0.0.1:9", "news.raw", tmp_path / "data")
-    assert main(["run", "--config", str(config)]) == 4
+    assert main(["run", *IN_PROCESS, "--config", str(config)]) == 4
     err = capsys.readouterr().err.strip()
     assert err.startswith("newswatch: run failed:") and "127.0.0.1:9" in err
     assert "\n" not in err
@@ -163,7 +165,7 @@ def test_alerts_subscribe_over_kafka_filters_and_resumes_a_group(
 
     follower = subscribe(*common, "--topic", "dprk-russia-arms")  # from now on
     produce(broker.bootstrap, topic, [arms_story(0), filler_story(1, seed=12)])
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", *IN_PROCESS, "--config", str(config)]) == 0
     [line] = follower.read(1)
     assert json.loads(line)["url"] == "https://arms.example/story/0"
     assert follower.interrupt() == 0
@@ -173,7 +175,7 @@ def test_alerts_subscribe_over_kafka_filters_and_resumes_a_group(
     assert grouped.interrupt() == 0
 
     produce(broker.bootstrap, topic, [arms_story(1)])
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", *IN_PROCESS, "--config", str(config)]) == 0
     resumed = subscribe(*common, "--group", "desk")
     assert [json.loads(x)["url"] for x in resumed.read(2, timeout_s=8)] == [
         "https://arms.example/story/1"
@@ -194,7 +196,7 @@ def test_alerts_subscribe_follows_the_file_sink(
     (out / "alerts").mkdir(parents=True)
     follower = subscribe("--dir", str(out / "alerts"))
     produce(broker.bootstrap, topic, [arms_story(0), arms_story(1)])
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", *IN_PROCESS, "--config", str(config)]) == 0
     lines = follower.read(2)
     assert follower.interrupt() == 0
     assert len(lines) == 2
@@ -211,7 +213,7 @@ def test_the_readme_loop_produce_run_subscribe(
     assert len(read_all(broker.bootstrap, topic)) == 7
     out = tmp_path / "data"
     config = kafka_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", *IN_PROCESS, "--config", str(config)]) == 0
     assert read_articles(out).num_rows == 7
     follower = subscribe(
         "--bootstrap",

@@ -13,6 +13,7 @@ from configs import rss_config
 from feeds import rss_document, rss_item
 from multilingual_reports import REPORTS
 from outputs import read_articles, read_jsonl
+from processes import IN_PROCESS
 from servers import LocalHttpServer, respond
 
 from newswatch.pipelines.cli import main
@@ -39,7 +40,7 @@ def test_reports_in_other_languages_raise_the_alert(
     )
     out = tmp_path / "data"
     config = rss_config(tmp_path / "nw.yaml", [("world", http_server.url("/world.xml"))], out)
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", *IN_PROCESS, "--config", str(config)]) == 0
     summary = capsys.readouterr().out
     assert all(f"{language} 1" in summary for language in REPORTS), summary
 

@@ -22,6 +22,7 @@ from feeds import rss_document, rss_item
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from outputs import read_articles, read_jsonl
+from processes import IN_PROCESS
 
 from newswatch.connectors.dataset.write import ARTICLE_FILES
 from newswatch.pipelines.cli import main
@@ -671,7 +672,7 @@ def test_copies_cluster_across_runs_and_alert_once(tmp_path: Path, age_days: int
     first = write_run(
         tmp_path, "run1", {"wire": [wire, report_a], "site": [site_copy, report_b]}, out
     )
-    assert main(["run", "--config", str(first)]) == 0
+    assert main(["run", *IN_PROCESS, "--config", str(first)]) == 0
     W = wire["link"]
     assert clusters(out) == {
         W: (W, False),
@@ -689,7 +690,7 @@ def test_copies_cluster_across_runs_and_alert_once(tmp_path: Path, age_days: int
     second = write_run(
         tmp_path, "run2", {"wire": [wire, report_a], "site": [site_copy, report_b, late_copy]}, out
     )
-    assert main(["run", "--config", str(second)]) == 0
+    assert main(["run", *IN_PROCESS, "--config", str(second)]) == 0
     sequential = clusters(out)
     assert sequential[late_copy["link"]] == (W, True)
     assert len(sequential) == 5

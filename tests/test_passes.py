@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kafka_tools import committed_offsets, high_watermarks, new_topic, produce
 from outputs import read_articles, read_jsonl, run_reports
+from processes import IN_PROCESS
 from servers import LocalHttpServer, respond
 
 from newswatch.connectors.kafka.connection import PartitionRange
@@ -120,7 +121,7 @@ def test_a_run_in_passes_stores_everything_once_and_commits_each_pass(
         run={"max_messages_per_pass": 10, "max_feeds_per_pass": 1},
     )
 
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", *IN_PROCESS, "--config", str(config)]) == 0
 
     documents = run_reports(out)
     assert len(documents) == 3, "25 messages in passes of 10, and two feeds one a pass"
@@ -144,6 +145,6 @@ def test_a_run_in_passes_stores_everything_once_and_commits_each_pass(
         a["url"] for a in alerts
     }
 
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", *IN_PROCESS, "--config", str(config)]) == 0
     assert read_articles(out).num_rows == len(urls)
     assert len(read_jsonl(out, "alerts")) == len(alerts)

@@ -25,6 +25,7 @@ import yaml
 from configs import FILE_ALERTS, kafka_alerts, rss_config, rss_source, write_config
 from kafka_tools import new_topic, read_all
 from outputs import read_articles, read_jsonl
+from processes import IN_PROCESS
 from servers import LocalHttpServer, respond
 
 from newswatch.pipelines.cli import main
@@ -96,9 +97,9 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Datasets]:
             feeds.routes[f"/{name}"] = respond(200, body, Content_Type="application/xml")
         sources = [(name.split(".")[0], feeds.url(f"/{name}")) for name in FEEDS]
         config = rss_config(base / "nw.yaml", sources, base / "stored")
-        assert main(["run", "--config", str(config)]) == 0
+        assert main(["run", *IN_PROCESS, "--config", str(config)]) == 0
         fresh = rss_config(base / "fresh.yaml", sources, base / "fresh", topics=str(topics))
-        assert main(["run", "--config", str(fresh)]) == 0
+        assert main(["run", *IN_PROCESS, "--config", str(fresh)]) == 0
         yield Datasets(config, topics, base / "stored", base / "fresh", sources)
 
 
@@ -220,7 +221,9 @@ def test_killed_during_its_commit_the_next_command_completes_it(
     assert 0 < len(with_topic(halfway, NEW_TOPIC)) < 3
 
     if next_command == "run":
-        assert main(["run", "--config", str(datasets.config), "--out", str(stored)]) == 0
+        assert (
+            main(["run", *IN_PROCESS, "--config", str(datasets.config), "--out", str(stored)]) == 0
+        )
     else:
         assert main(reprocess_args(datasets, stored)) == 0
     assert_reprocessed_like_fresh(stored, datasets)

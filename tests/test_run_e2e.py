@@ -193,11 +193,11 @@ def test_config_error_names_file_and_key_path(
 @pytest.mark.parametrize(
     "engine",
     [
-        # One worker process per core: the default run above is in-process.
-        ["--workers", "auto"],
+        # In-process: the default run above has a worker process per core.
+        ["--workers", "1"],
         ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
     ],
-    ids=["a-worker-per-core", "two-processes"],
+    ids=["in-process", "two-processes"],
 )
 def test_every_engine_gives_identical_output(
     tmp_path: Path, default_run: Path, engine: list[str]

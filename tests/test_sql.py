@@ -27,6 +27,7 @@ import pyarrow as pa
 import pytest
 from articles import ARMS_STORIES
 from outputs import read_articles, read_jsonl
+from processes import IN_PROCESS
 from servers import LocalHttpServer, feed_with_etag, respond
 
 from newswatch.pipelines.cli import main
@@ -97,7 +98,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         config = folder / "nw.yaml"
         config.write_text("\n".join(lines) + "\n", "utf-8")
         for _ in range(2):  # the second run: wire not modified, broken failing again
-            assert main(["run", "--config", str(config)]) == 0
+            assert main(["run", *IN_PROCESS, "--config", str(config)]) == 0
     yield out
 
 

@@ -52,10 +52,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--workers",
         type=worker_count,
-        default=1,
+        default=None,
         metavar="N|auto",
-        help="worker processes on this machine: 1 (the default) runs in-process, auto one "
-        "per core as memory allows; Beam's --runner or --direct_num_workers override it",
+        help="worker processes on this machine: auto (the default) one per usable core as "
+        "memory allows, 1 runs in-process; Beam's --runner or --direct_num_workers override it",
     )
     run.set_defaults(handler=main, takes_beam_options=True)
 
