@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +24,7 @@ from newswatch.pipelines.delivery import store
 from newswatch.pipelines.delivery.committed import recent_story_alerts
 from newswatch.pipelines.delivery.outbox import enqueue
 from newswatch.pipelines.delivery.redact import redact_text
+from newswatch.pipelines.delivery.retrying import Sleep
 from newswatch.pipelines.delivery.sender import SinkDelivery, deliver
 from newswatch.pipelines.delivery.sinks import DeliverySink, SpikeSettings, all_secrets
 from newswatch.pipelines.delivery.spikes import (
@@ -36,8 +37,6 @@ from newswatch.pipelines.delivery.story import Story
 from newswatch.schemas import Alert
 
 log = logging.getLogger(__name__)
-
-Sleep = Callable[[float], None]
 
 
 @dataclass(frozen=True)

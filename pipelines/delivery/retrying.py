@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from newswatch.pipelines.delivery.sinks import RetryPolicy
 
+Sleep = Callable[[float], None]
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -66,7 +68,7 @@ def backoff_delay(
 def with_retries(
     attempt: Callable[[], Attempt],
     policy: RetryPolicy,
-    sleep: Callable[[float], None],
+    sleep: Sleep,
     budget: WaitBudget,
     jitter: Callable[[], float] = random.random,
 ) -> Outcome:

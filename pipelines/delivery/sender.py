@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -21,7 +21,7 @@ from newswatch.pipelines.delivery import digest, outbox, webhook
 from newswatch.pipelines.delivery.feed import update_feeds
 from newswatch.pipelines.delivery.messages import Message, story_message
 from newswatch.pipelines.delivery.notify import send_message
-from newswatch.pipelines.delivery.retrying import Attempt, Outcome, WaitBudget, with_retries
+from newswatch.pipelines.delivery.retrying import Attempt, Outcome, Sleep, WaitBudget, with_retries
 from newswatch.pipelines.delivery.sinks import (
     DeliverySink,
     DigestSink,
@@ -32,8 +32,6 @@ from newswatch.pipelines.delivery.sinks import (
 from newswatch.pipelines.delivery.story import Story
 
 log = logging.getLogger(__name__)
-
-Sleep = Callable[[float], None]
 
 
 @dataclass(frozen=True)
