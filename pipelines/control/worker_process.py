@@ -51,6 +51,9 @@ def main() -> None:
     # traceback on stderr; the runner receives that error and the run reports it once.
     logging.getLogger().addHandler(logging.NullHandler())
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    # Warns on every start that no main session was staged: newswatch stages none (its code
+    # is an installed package), so the warning says nothing about the run.
+    logging.getLogger("apache_beam.runners.worker.sdk_worker_main").setLevel(logging.ERROR)
     from apache_beam.runners.worker import sdk_worker_main
 
     try:
