@@ -504,10 +504,12 @@ def test_exit_codes_are_documented_where_schedulers_read_them() -> None:
 # --- worker code ---------------------------------------------------------------------------
 
 # Modules of the batch pipeline that only ever run in the launching process (the command
-# line, config, the lock) and the Beam-filesystems helper itself, as paths under the repo.
+# line, config, the lock), the start-up of a local worker process (it reads no data) and the
+# Beam-filesystems helper itself, as paths under the repo.
 LAUNCHER_ONLY = (
     "pipelines/cli/",
     "pipelines/control/config.py",
+    "pipelines/control/worker_process.py",
     "pipelines/control/yaml_reader.py",
     "pipelines/control/lock.py",
     "connectors/filesystem.py",
