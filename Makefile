@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/newswatch run
 
+# Two test processes: the end-to-end tests spend much of their time waiting (brokers, servers,
+# timers), and each starts worker processes of its own, so more than two only crowd the cores.
+# One test file stays in one process (its module fixtures are shared).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # Pure units and stage tests (no end-to-end runs, no broker, no child processes).
 test-fast: $(STAMP)

@@ -221,7 +221,7 @@ def test_max_runtime_drains_and_exits_0_with_text_status_lines(
     config = stream_config(tmp_path / "nw.yaml", broker.bootstrap, topic, out, alerts_topic)
     stories = [filler_story(i, seed=51) for i in range(5)]
     produce(broker.bootstrap, topic, stories)
-    process = newswatch("stream", "--config", str(config), "--max-runtime", "40", stdout=None)
+    process = newswatch("stream", "--config", str(config), "--max-runtime", "20", stdout=None)
     stderr = OutputLines(process, process.stderr)
     assert process.wait(timeout=WAIT_S + 20) == 0  # by itself: no signal was sent
     lines = stderr.rest()
