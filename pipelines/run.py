@@ -28,7 +28,7 @@ from newswatch.connectors.dataset.write import WriteAlertLog, WriteArticles, Wri
 from newswatch.connectors.kafka.connection import KafkaConnection, PartitionRange, plan_partitions
 from newswatch.connectors.kafka.read import ReadFromKafka
 from newswatch.connectors.rss.read import FeedRequest, ReadFromRss
-from newswatch.pipelines.chain import AnalyseArticles, StatefulStages
+from newswatch.pipelines.chain import AnalyseArticles, StageForms
 from newswatch.pipelines.commit.feed_state import feed_requests
 from newswatch.pipelines.commit.manifest import CommitTargets, new_run_id, recover
 from newswatch.pipelines.commit.run_commit import CommitRun
@@ -37,6 +37,7 @@ from newswatch.pipelines.control.local_runner import new_pipeline
 from newswatch.pipelines.control.settings import Config, RunSettings
 from newswatch.pipelines.delivery.after_commit import DeliveryReport, deliver_committed
 from newswatch.pipelines.stages.alerts import RaiseAlerts
+from newswatch.pipelines.stages.analyse import ExtractEntities
 from newswatch.pipelines.stages.clusters import ClusterNearDuplicates
 from newswatch.pipelines.stages.dedupe import DropSeen
 
@@ -179,11 +180,13 @@ def read_sources(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> dict
     }
 
 
-def batch_stages(config: Config) -> StatefulStages:
-    """The bounded forms of the stateful stages: joins with the committed dataset."""
-    return StatefulStages(
+def batch_stages(config: Config) -> StageForms:
+    """The bounded forms of the stages: joins with the committed dataset, and spaCy
+    batches made by grouping."""
+    return StageForms(
         drop_seen=DropSeen(config.output),
         cluster=ClusterNearDuplicates(config.output, config.near_duplicates),
+        extract_entities=ExtractEntities(config.nlp, config.aliases, config.topics),
         raise_alerts=RaiseAlerts(config.topics, config.output),
     )
 
