@@ -32,6 +32,7 @@ from newswatch.pipelines.chain import AnalyseArticles, StageForms
 from newswatch.pipelines.commit.feed_state import feed_requests
 from newswatch.pipelines.commit.manifest import CommitTargets, new_run_id, recover
 from newswatch.pipelines.commit.run_commit import CommitRun
+from newswatch.pipelines.commit.run_counts import counts_from_report
 from newswatch.pipelines.commit.run_report import read_run_report
 from newswatch.pipelines.control.local_runner import new_pipeline
 from newswatch.pipelines.control.settings import Config, RunSettings
@@ -272,11 +273,15 @@ def run_pass(config: Config, beam_args: Sequence[str], plan: RunPlan) -> RunOutc
     build(pipeline, config, plan)
     result = pipeline.run()
     result.wait_until_finish()
+    report = read_run_report(config.output, plan.run_id)
+    counters = _counters(result)
+    if counters is None and report is not None:
+        counters = counts_from_report(config.output, report)
     return RunOutcome(
         run_id=plan.run_id,
         output=config.output,
-        counters=_counters(result),
-        report=read_run_report(config.output, plan.run_id),
+        counters=counters or {},
+        report=report,
     )
 
 
@@ -323,9 +328,15 @@ def merged(outcomes: Sequence[RunOutcome]) -> RunOutcome:
     )
 
 
-def _counters(result: Any) -> dict[str, int]:
+def _counters(result: Any) -> dict[str, int] | None:
+    """The run's counters from its metrics; None when the runner keeps none (Beam's
+    DaskRunner raises, a runner may also answer with nothing)."""
+    try:
+        counters = result.metrics().query(MetricsFilter())["counters"]
+    except NotImplementedError:
+        return None
     totals: dict[str, int] = {}
-    for counter in result.metrics().query(MetricsFilter())["counters"]:
+    for counter in counters:
         name = counter.key.metric.name
         totals[name] = totals.get(name, 0) + int(counter.committed or 0)
-    return totals
+    return totals or None
