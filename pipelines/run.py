@@ -272,9 +272,12 @@ def run_pass(config: Config, beam_args: Sequence[str], plan: RunPlan) -> RunOutc
     pipeline = new_pipeline(beam_args)
     build(pipeline, config, plan)
     result = pipeline.run()
-    result.wait_until_finish()
+    try:
+        result.wait_until_finish()
+        counters = _counters(result)
+    finally:
+        _disconnect(result)
     report = read_run_report(config.output, plan.run_id)
-    counters = _counters(result)
     if counters is None and report is not None:
         counters = counts_from_report(config.output, report)
     return RunOutcome(
@@ -326,6 +329,14 @@ def merged(outcomes: Sequence[RunOutcome]) -> RunOutcome:
         },
         passes=tuple(o.run_id for o in outcomes),
     )
+
+
+def _disconnect(result: Any) -> None:
+    """Beam's DaskRunner leaves the client it connected to the cluster with open: every
+    pass would add a connection, and they would outlive the run."""
+    client = getattr(result, "client", None)
+    if client is not None:
+        client.close()
 
 
 def _counters(result: Any) -> dict[str, int] | None:
