@@ -53,6 +53,7 @@ from newswatch.pipelines.commit.feed_state import feed_requests
 from newswatch.pipelines.commit.manifest import CommitTargets, PartitionKey, recover
 from newswatch.pipelines.commit.stream_status import REPORTS
 from newswatch.pipelines.commit.windows import CommitWindows, WindowCommitSettings
+from newswatch.pipelines.control.engines import is_dask
 from newswatch.pipelines.control.settings import Config, KafkaAlerts
 from newswatch.pipelines.delivery.loop import DeliveryLoop
 from newswatch.pipelines.stages.alerts import RaiseAlertsStreaming
@@ -192,6 +193,12 @@ def stream_options(beam_args: Sequence[str]) -> PipelineOptions:
     """The user's Beam options, checked for what the stream runs on, with --streaming set."""
     options = PipelineOptions(list(beam_args))
     runner = options.view_as(StandardOptions).runner
+    if is_dask(runner):
+        raise StreamNotSupported(
+            "newswatch stream does not run on Dask: Beam's DaskRunner runs bounded pipelines "
+            "only (no unbounded sources, state or timers); run `newswatch run --runner=dask` "
+            "on a schedule instead"
+        )
     if runner is not None and str(runner).lower() not in _DIRECT_RUNNERS:
         raise StreamNotSupported(
             f"newswatch stream runs on the DirectRunner only, not {runner} "

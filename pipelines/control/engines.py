@@ -17,12 +17,20 @@ in-process. Beam options the user passes (``--runner``, ``--direct_num_workers``
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["DASK_RUNNER", "default_workers", "engine_options", "is_dask", "runner_of"]
+__all__ = [
+    "DASK_RUNNER",
+    "default_workers",
+    "engine_options",
+    "engine_problem",
+    "is_dask",
+    "runner_of",
+]
 
 # Options that mean the user chose how the pipeline runs; the defaults then stay out.
 _CHOSEN_BY_USER = ("--runner", "--direct_num_workers", "--direct_running_mode")
@@ -118,9 +126,32 @@ def runner_of(beam_args: Sequence[str]) -> str | None:
     return runner
 
 
-def is_dask(runner: str | None) -> bool:
+def is_dask(runner: object) -> bool:
     """Whether ``runner`` names Beam's DaskRunner: ``dask``, ``DaskRunner`` or its path."""
-    return runner is not None and runner.lower() in _DASK_NAMES
+    return isinstance(runner, str) and runner.lower() in _DASK_NAMES
+
+
+def engine_problem(beam_args: Sequence[str]) -> str | None:
+    """What keeps a run with these options from starting, said before any work; None when
+    nothing does.
+
+    Without a scheduler address Beam's DaskRunner would start a temporary cluster inside
+    this process for every pass: a run on Dask names the cluster it runs on.
+
+    >>> engine_problem(["--runner=dask"])
+    '--runner=dask needs the scheduler of a running cluster: --dask_client_address=tcp://HOST:8786 (or --dask_scheduler_file=FILE)'
+    """
+    if not is_dask(runner_of(beam_args)):
+        return None
+    if importlib.util.find_spec("distributed") is None:
+        return "--runner=dask needs the dask extra: pip install 'newswatch[dask]'"
+    names = {_option_name(arg) for arg in beam_args}
+    if not names & {"--dask_client_address", "--dask_scheduler_file"}:
+        return (
+            "--runner=dask needs the scheduler of a running cluster: "
+            "--dask_client_address=tcp://HOST:8786 (or --dask_scheduler_file=FILE)"
+        )
+    return None
 
 
 def _with_dask_path(beam_args: Sequence[str]) -> list[str]:
