@@ -70,14 +70,17 @@ class LocalDaskCluster:
         return (self._folder / f"{name}.log").read_text("utf-8", errors="replace")
 
     def stop(self) -> None:
-        """Workers first, then the scheduler; SIGTERM, then SIGKILL after 20 s."""
-        for process in reversed(self._processes):
-            if process.poll() is None:
-                process.terminate()
-        for process in reversed(self._processes):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        """The workers, then the scheduler: a worker whose scheduler closes under it while
+        it closes itself can hang. SIGTERM, then SIGKILL after 20 s."""
+        workers, scheduler = self._processes[1:], self._processes[:1]
+        for group in (workers, scheduler):
+            for process in group:
+                if process.poll() is None:
+                    process.terminate()
+            for process in group:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
         self._processes = []
