@@ -265,14 +265,23 @@ def least_contended(measure: Callable[[], Measurement], retries: int) -> Measure
 
 
 def run_pipeline(
-    kind: str, workers: int, articles: Sequence[BenchArticle], inputs: Inputs, verify: bool = True
+    kind: str,
+    workers: int,
+    articles: Sequence[BenchArticle],
+    inputs: Inputs,
+    verify: bool = True,
+    options: Sequence[str] | None = None,
 ) -> PipelineRun:
+    """``newswatch run`` over ``articles``, measured and verified; ``options`` are its Beam
+    options when not the DirectRunner's for ``workers`` (``--runner=dask ...``)."""
     folder = Path(tempfile.mkdtemp(prefix=f"{kind}-w{workers}-n{len(articles)}-", dir=inputs.work))
     out = folder / "data"
     config = inputs.prepare(kind, articles, out)
     argv = [*newswatch_command(), "run", "--config", str(config), "--out", str(out)]
     wait_for_quiet()
-    measured = run_measured([*argv, *beam_options(workers)], folder / "run.log")
+    if options is None:
+        options = beam_options(workers)
+    measured = run_measured([*argv, *options], folder / "run.log")
     inputs.release()
     problems: list[str] = []
     stored = 0

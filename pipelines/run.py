@@ -28,15 +28,17 @@ from newswatch.connectors.dataset.write import WriteAlertLog, WriteArticles, Wri
 from newswatch.connectors.kafka.connection import KafkaConnection, PartitionRange, plan_partitions
 from newswatch.connectors.kafka.read import ReadFromKafka
 from newswatch.connectors.rss.read import FeedRequest, ReadFromRss
-from newswatch.pipelines.chain import AnalyseArticles, StatefulStages
+from newswatch.pipelines.chain import AnalyseArticles, StageForms
 from newswatch.pipelines.commit.feed_state import feed_requests
 from newswatch.pipelines.commit.manifest import CommitTargets, new_run_id, recover
 from newswatch.pipelines.commit.run_commit import CommitRun
+from newswatch.pipelines.commit.run_counts import counts_from_report
 from newswatch.pipelines.commit.run_report import read_run_report
 from newswatch.pipelines.control.local_runner import new_pipeline
 from newswatch.pipelines.control.settings import Config, RunSettings
 from newswatch.pipelines.delivery.after_commit import DeliveryReport, deliver_committed
 from newswatch.pipelines.stages.alerts import RaiseAlerts
+from newswatch.pipelines.stages.analyse import ExtractEntities
 from newswatch.pipelines.stages.clusters import ClusterNearDuplicates
 from newswatch.pipelines.stages.dedupe import DropSeen
 
@@ -179,11 +181,13 @@ def read_sources(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> dict
     }
 
 
-def batch_stages(config: Config) -> StatefulStages:
-    """The bounded forms of the stateful stages: joins with the committed dataset."""
-    return StatefulStages(
+def batch_stages(config: Config) -> StageForms:
+    """The bounded forms of the stages: joins with the committed dataset, and spaCy
+    batches made by grouping."""
+    return StageForms(
         drop_seen=DropSeen(config.output),
         cluster=ClusterNearDuplicates(config.output, config.near_duplicates),
+        extract_entities=ExtractEntities(config.nlp, config.aliases, config.topics),
         raise_alerts=RaiseAlerts(config.topics, config.output),
     )
 
@@ -268,12 +272,19 @@ def run_pass(config: Config, beam_args: Sequence[str], plan: RunPlan) -> RunOutc
     pipeline = new_pipeline(beam_args)
     build(pipeline, config, plan)
     result = pipeline.run()
-    result.wait_until_finish()
+    try:
+        result.wait_until_finish()
+        counters = _counters(result)
+    finally:
+        _disconnect(result)
+    report = read_run_report(config.output, plan.run_id)
+    if counters is None and report is not None:
+        counters = counts_from_report(config.output, report)
     return RunOutcome(
         run_id=plan.run_id,
         output=config.output,
-        counters=_counters(result),
-        report=read_run_report(config.output, plan.run_id),
+        counters=counters or {},
+        report=report,
     )
 
 
@@ -320,9 +331,23 @@ def merged(outcomes: Sequence[RunOutcome]) -> RunOutcome:
     )
 
 
-def _counters(result: Any) -> dict[str, int]:
+def _disconnect(result: Any) -> None:
+    """Beam's DaskRunner leaves the client it connected to the cluster with open: every
+    pass would add a connection, and they would outlive the run."""
+    client = getattr(result, "client", None)
+    if client is not None:
+        client.close()
+
+
+def _counters(result: Any) -> dict[str, int] | None:
+    """The run's counters from its metrics; None when the runner keeps none (Beam's
+    DaskRunner raises, a runner may also answer with nothing)."""
+    try:
+        counters = result.metrics().query(MetricsFilter())["counters"]
+    except NotImplementedError:
+        return None
     totals: dict[str, int] = {}
-    for counter in result.metrics().query(MetricsFilter())["counters"]:
+    for counter in counters:
         name = counter.key.metric.name
         totals[name] = totals.get(name, 0) + int(counter.committed or 0)
-    return totals
+    return totals or None

@@ -3,8 +3,9 @@ Parquet and offsets committed per fixed window.
 
 ``build_stream`` assembles the graph from the same stage chain as ``newswatch run``
 (``chain.AnalyseArticles``, with the streaming forms of the three stages that consult
-committed state, ``stream_stages``); ``start_stream`` plans the stream (feed validators, each Kafka partition's
-committed offset), starts it on the DirectRunner and returns a handle to stop it::
+committed state and of entity extraction, ``stream_stages``); ``start_stream`` plans the
+stream (feed validators, each Kafka partition's committed offset), starts it on the
+DirectRunner and returns a handle to stop it::
 
     stream = start_stream(config, [])
     ...
@@ -47,14 +48,16 @@ from newswatch.connectors.rss.read import FetchOptions
 from newswatch.connectors.stream.polling import PollSources
 from newswatch.connectors.stream.spool import SpoolWindows
 from newswatch.connectors.stream.ticks import Ticks
-from newswatch.pipelines.chain import AnalyseArticles, StatefulStages
+from newswatch.pipelines.chain import AnalyseArticles, StageForms
 from newswatch.pipelines.commit.feed_state import feed_requests
 from newswatch.pipelines.commit.manifest import CommitTargets, PartitionKey, recover
 from newswatch.pipelines.commit.stream_status import REPORTS
 from newswatch.pipelines.commit.windows import CommitWindows, WindowCommitSettings
+from newswatch.pipelines.control.engines import is_dask
 from newswatch.pipelines.control.settings import Config, KafkaAlerts
 from newswatch.pipelines.delivery.loop import DeliveryLoop
 from newswatch.pipelines.stages.alerts import RaiseAlertsStreaming
+from newswatch.pipelines.stages.analyse import ExtractEntitiesStreaming
 from newswatch.pipelines.stages.clusters import ClusterNearDuplicatesStreaming
 from newswatch.pipelines.stages.dedupe import DropSeenStreaming
 
@@ -130,13 +133,15 @@ def plan_stream(config: Config, stop_file: str, now: datetime | None = None) -> 
     )
 
 
-def stream_stages(config: Config) -> StatefulStages:
-    """The unbounded forms of the stateful stages: lookups in on-disk indexes of the dataset
-    and in-memory state of what passed, on the one worker the stream runs on."""
+def stream_stages(config: Config) -> StageForms:
+    """The unbounded forms of the stages: lookups in on-disk indexes of the dataset and
+    in-memory state of what passed, on the one worker the stream runs on; spaCy batches
+    made per bundle."""
     refresh_s = config.stream.state_refresh_s
-    return StatefulStages(
+    return StageForms(
         drop_seen=DropSeenStreaming(config.output, refresh_s),
         cluster=ClusterNearDuplicatesStreaming(config.output, config.near_duplicates),
+        extract_entities=ExtractEntitiesStreaming(config.nlp, config.aliases, config.topics),
         raise_alerts=RaiseAlertsStreaming(config.topics, config.output, refresh_s),
     )
 
@@ -188,6 +193,12 @@ def stream_options(beam_args: Sequence[str]) -> PipelineOptions:
     """The user's Beam options, checked for what the stream runs on, with --streaming set."""
     options = PipelineOptions(list(beam_args))
     runner = options.view_as(StandardOptions).runner
+    if is_dask(runner):
+        raise StreamNotSupported(
+            "newswatch stream does not run on Dask: Beam's DaskRunner runs bounded pipelines "
+            "only (no unbounded sources, state or timers); run `newswatch run --runner=dask` "
+            "on a schedule instead"
+        )
     if runner is not None and str(runner).lower() not in _DIRECT_RUNNERS:
         raise StreamNotSupported(
             f"newswatch stream runs on the DirectRunner only, not {runner} "

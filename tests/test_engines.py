@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from newswatch.pipelines.control import engines
-from newswatch.pipelines.control.engines import default_workers, engine_options
+from newswatch.pipelines.control.engines import (
+    DASK_RUNNER,
+    default_workers,
+    engine_options,
+    engine_problem,
+)
 
 QUIET = "--default_sdk_harness_log_level=CRITICAL"
 
@@ -22,6 +27,14 @@ QUIET = "--default_sdk_harness_log_level=CRITICAL"
         (["--direct_running_mode=in_memory"], None, ["--direct_running_mode=in_memory"]),
         (["--runner=PortableRunner", "--job_endpoint=embed"], 2, None),
         (["--runner", "DirectRunner"], None, ["--runner", "DirectRunner"]),
+        # Beam's DaskRunner has no short name of its own.
+        (
+            ["--runner=dask", "--dask_client_address=tcp://10.0.0.5:8786"],
+            2,
+            [f"--runner={DASK_RUNNER}", "--dask_client_address=tcp://10.0.0.5:8786"],
+        ),
+        (["--runner", "DaskRunner"], None, ["--runner", DASK_RUNNER]),
+        ([f"--runner={DASK_RUNNER}"], None, [f"--runner={DASK_RUNNER}"]),
         # The user's worker log level is kept.
         (
             ["--default_sdk_harness_log_level=DEBUG"],
@@ -38,6 +51,24 @@ def test_engine_options(beam_args: list[str], workers: int | None, expected: lis
     if expected is None:
         expected = beam_args
     assert engine_options(beam_args, workers) == expected
+
+
+@pytest.mark.parametrize(
+    ("beam_args", "problem"),
+    [
+        ([], None),
+        (["--runner=PortableRunner"], None),
+        ([f"--runner={DASK_RUNNER}", "--dask_client_address=tcp://10.0.0.5:8786"], None),
+        ([f"--runner={DASK_RUNNER}", "--dask_scheduler_file", "/shared/scheduler.json"], None),
+        ([f"--runner={DASK_RUNNER}"], "needs the scheduler of a running cluster"),
+    ],
+)
+def test_a_run_on_dask_names_its_cluster(beam_args: list[str], problem: str | None) -> None:
+    found = engine_problem(beam_args)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
 
 
 def test_without_options_every_usable_core_works(monkeypatch: pytest.MonkeyPatch) -> None:

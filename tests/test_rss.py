@@ -14,7 +14,6 @@ from typing import Any
 import apache_beam as beam
 import feedparser
 import pytest
-from apache_beam import pvalue
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -102,10 +101,10 @@ def run_fn(feed: FeedRequest, **options: Any) -> tuple[list[Any], list[FeedRepor
     fn = _FetchFeedFn(FetchOptions(**settings))
     fn.setup()
     outputs = list(fn.process(feed))
-    tagged = [o for o in outputs if isinstance(o, pvalue.TaggedOutput)]
-    articles = [o for o in outputs if not isinstance(o, pvalue.TaggedOutput)]
-    reports = [o.value for o in tagged if o.tag == "reports"]
-    rejected = [o.value for o in tagged if o.tag == "rejected"]
+    articles = [o for o in outputs if isinstance(o, RawArticle)]
+    reports = [o for o in outputs if isinstance(o, FeedReport)]
+    rejected = [o for o in outputs if isinstance(o, Rejection)]
+    assert len(articles) + len(reports) + len(rejected) == len(outputs)
     assert len(reports) == 1  # exactly one report per feed, whatever happened
     return articles, reports, rejected
 

@@ -28,7 +28,12 @@ from newswatch.pipelines.control.settings import Config
 from newswatch.pipelines.core.alerting import alert_id
 from newswatch.pipelines.core.normalization import NormalizeSettings, article_id
 from newswatch.pipelines.stages.alerts import RaiseAlerts
-from newswatch.pipelines.stages.analyse import ExtractEntities, MatchTopics
+from newswatch.pipelines.stages.analyse import (
+    ExtractEntities,
+    ExtractEntitiesStreaming,
+    MatchTopics,
+    _BatchesOfBucketFn,
+)
 from newswatch.pipelines.stages.dedupe import DropSeen
 from newswatch.pipelines.stages.normalize import Normalize
 from newswatch.schemas import Alert, Article, RawArticle, Rejection, TopicMatch
@@ -189,12 +194,13 @@ def arms_evidence(actual: list[Article]) -> None:
         raise BeamAssertException(f"unexpected match {match}")
 
 
-def test_extract_entities_and_match_topics(spacy_loaded_once: None) -> None:
+@pytest.mark.parametrize("form", [ExtractEntities, ExtractEntitiesStreaming])
+def test_extract_entities_and_match_topics(form: type, spacy_loaded_once: None) -> None:
     with test_pipeline.TestPipeline() as p:
         analysed = (
             p
             | beam.Create([ARMS_ARTICLE, FILLER_ARTICLE])
-            | ExtractEntities(BUNDLED.nlp, BUNDLED.aliases, BUNDLED.topics)
+            | form(BUNDLED.nlp, BUNDLED.aliases, BUNDLED.topics)
         )
         matched = analysed | MatchTopics(BUNDLED.topics)
         arms_names = {"North Korea", "Russia", "Kim Jong Un", "Vladimir Putin", "John Kirby"}
@@ -209,6 +215,13 @@ def test_extract_entities_and_match_topics(spacy_loaded_once: None) -> None:
             label="MatchedTopics",
         )
         assert_that(matched, arms_evidence, label="Evidence")
+
+
+def test_a_bucket_becomes_even_batches_in_id_order() -> None:
+    articles = [article(f"a{i}") for i in range(7)]
+    batches = list(_BatchesOfBucketFn(batch_size=3).process((5, reversed(articles))))
+    assert [len(b) for b in batches] == [3, 2, 2]
+    assert [a.article_id for b in batches for a in b] == sorted(a.article_id for a in articles)
 
 
 # --- RaiseAlerts ------------------------------------------------------------------------------

@@ -58,6 +58,10 @@ def _join(base: str, *parts: str) -> str:
     return filesystem.join(base, *parts)
 
 
+def _file_prefix(kind: str) -> str:
+    return "part" if kind == ARTICLES else kind
+
+
 @dataclass(frozen=True)
 class OutputLayout:
     """Where each file under ``root`` lives; ``run_id`` names one run's staged files."""
@@ -87,9 +91,12 @@ class OutputLayout:
         """The glob of committed files of one kind, in one ``dt=`` partition or all."""
         return _join(self.root, kind, f"dt={day}", f"*.{suffix}")
 
+    def run_files(self, kind: str, suffix: str) -> str:
+        """The glob of this run's committed files of one kind, in every ``dt=`` partition."""
+        return _join(self.root, kind, "dt=*", f"{_file_prefix(kind)}-{self.run_id}-*.{suffix}")
+
     def file_name(self, kind: str, chunk: int, suffix: str) -> str:
-        prefix = "part" if kind == ARTICLES else kind
-        return f"{prefix}-{self.run_id}-{chunk:05d}.{suffix}"
+        return f"{_file_prefix(kind)}-{self.run_id}-{chunk:05d}.{suffix}"
 
     def staged_path(self, kind: str, partition: str, name: str) -> str:
         return _join(self.staging_dir, kind, f"dt={partition}", name)

@@ -15,21 +15,19 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.pvalue import TaggedOutput
 
 from newswatch.connectors.kafka.connection import (
     KafkaConnection,
     KafkaUnavailable,
     PartitionRange,
+    PartitionReport,
     consumer_for,
 )
 from newswatch.connectors.kafka.messages import KafkaCounters, PartitionTally, parse_records
+from newswatch.connectors.split_by_type import SplitByType
 from newswatch.schemas import Rejection
 
 __all__ = ["ReadFromKafka"]
-
-REJECTED = "rejected"
-REPORTS = "reports"
 
 
 class _KafkaPartitionReaderFn(beam.DoFn):
@@ -65,11 +63,11 @@ class _KafkaPartitionReaderFn(beam.DoFn):
                 piece.source, piece.topic, piece.partition, records, self._max_bytes, tally
             ):
                 self._counters.count(item)
-                yield TaggedOutput(REJECTED, item) if isinstance(item, Rejection) else item
+                yield item
         report = tally.report(
             piece.source, self._group_id, piece.topic, piece.partition, piece.start, piece.end
         )
-        yield TaggedOutput(REPORTS, report)
+        yield report
 
     def _records(self, tp: Any, piece: PartitionRange) -> Iterator[tuple[int, bytes | None]]:
         position = piece.start
@@ -132,7 +130,7 @@ class ReadFromKafka(beam.PTransform):
         )
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
-        outputs = (
+        items = (
             pbegin
             | "Partitions" >> beam.Create(self._ranges)
             | "Spread" >> beam.Reshuffle()
@@ -141,10 +139,8 @@ class ReadFromKafka(beam.PTransform):
                 _KafkaPartitionReaderFn(
                     self._connection, self._group_id, self._max_bytes, self._stall_timeout_s
                 )
-            ).with_outputs(REJECTED, REPORTS, main="articles")
+            )
         )
-        return {
-            "articles": outputs.articles,
-            "rejected": outputs[REJECTED],
-            "reports": outputs[REPORTS],
-        }
+        return items | "ByType" >> SplitByType(
+            "articles", rejected=Rejection, reports=PartitionReport
+        )

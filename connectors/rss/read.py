@@ -33,6 +33,7 @@ from newswatch.connectors.rss.http_fetch import (
     redact_url,
 )
 from newswatch.connectors.rss.parse import ParsedFeed, parse_feed
+from newswatch.connectors.split_by_type import SplitByType
 from newswatch.schemas import RawArticle, Rejection
 
 __all__ = [
@@ -46,8 +47,6 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
-_REPORTS = "reports"
-_REJECTED = "rejected"
 
 
 @dataclass(frozen=True)
@@ -219,7 +218,7 @@ class FeedCounters:
 
 
 class _FetchFeedFn(beam.DoFn):
-    """Fetch and parse one feed: articles on the main output, plus reports and rejections."""
+    """Fetch and parse one feed: its articles, its rejections and its report."""
 
     def __init__(self, options: FetchOptions) -> None:
         self._options = options
@@ -228,12 +227,7 @@ class _FetchFeedFn(beam.DoFn):
     def process(self, feed: FeedRequest) -> Iterator[Any]:
         for item in feed_items(*read_feed(feed, self._options)):
             self._counters.count(item)
-            if isinstance(item, Rejection):
-                yield pvalue.TaggedOutput(_REJECTED, item)
-            elif isinstance(item, FeedReport):
-                yield pvalue.TaggedOutput(_REPORTS, item)
-            else:
-                yield item
+            yield item
 
 
 class ReadFromRss(beam.PTransform):
@@ -256,18 +250,11 @@ class ReadFromRss(beam.PTransform):
         return cls(feeds=feeds, options=FetchOptions.from_config(http))
 
     def expand(self, pbegin: pvalue.PBegin) -> dict[str, pvalue.PCollection]:
-        outputs = (
+        items = (
             pbegin
             | "CreateFeedRequests" >> beam.Create(self._feeds)
             # Spread the feeds over workers: Create alone would fetch them all on one.
             | "SpreadFeeds" >> beam.Reshuffle()
-            | "FetchAndParseFeeds"
-            >> beam.ParDo(_FetchFeedFn(self._options)).with_outputs(
-                _REPORTS, _REJECTED, main="articles"
-            )
+            | "FetchAndParseFeeds" >> beam.ParDo(_FetchFeedFn(self._options))
         )
-        return {
-            "articles": outputs.articles,
-            "reports": outputs[_REPORTS],
-            "rejected": outputs[_REJECTED],
-        }
+        return items | "ByType" >> SplitByType("articles", reports=FeedReport, rejected=Rejection)

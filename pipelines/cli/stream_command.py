@@ -93,10 +93,12 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from newswatch.pipelines.control.errors import ConfigError
     from newswatch.pipelines.control.lock import LockHeld, RunLock
     from newswatch.pipelines.core.nlp import ModelNotInstalled
+    from newswatch.pipelines.stream import StreamNotSupported, stream_options
 
     try:
         config = stream_config(args)
-    except (ConfigError, ModelNotInstalled) as err:
+        stream_options(beam_args)  # checked again at the start; here before the lock is taken
+    except (ConfigError, ModelNotInstalled, StreamNotSupported) as err:
         say(args, logging.ERROR, f"config error: {err}")
         return EXIT_CONFIG
     lock = RunLock(config.output, ttl_s=args.lock_ttl)

@@ -4,7 +4,8 @@ the run in, one commit (``manifest.py``) and its run report out.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -32,7 +33,11 @@ class _CommitFn(beam.DoFn):
             kind: Metrics.counter(self.__class__, f"{kind}_committed") for kind in DATASETS
         }
 
-    def process(self, items: Sequence[StagedFile | SourceReport]) -> Iterator[CommitResult]:
+    def process(
+        self, element: tuple[None, Iterable[StagedFile | SourceReport | None]]
+    ) -> Iterator[CommitResult]:
+        _, gathered = element
+        items = [i for i in gathered if i is not None]  # the one None is the start marker
         files = [i for i in items if isinstance(i, StagedFile)]
         feeds = sorted((i for i in items if isinstance(i, FeedReport)), key=_feed_order)
         partitions = sorted(
@@ -68,8 +73,19 @@ class CommitRun(beam.PTransform):
         self._targets = targets
 
     def expand(self, items: beam.PCollection) -> beam.PCollection:
+        # Gathered under one key with a start marker, so that a run with nothing to commit
+        # still commits (its source reports, its feed validators). Not ToList: its value for
+        # an empty input comes through a side input, which Beam's DaskRunner computes as a
+        # graph of its own from inside a task, outside the run's graph.
+        start = items.pipeline | "Start" >> beam.Create([None])
         return (
-            items
-            | "Gather" >> beam.combiners.ToList()
+            (start, items)
+            | "WithStart" >> beam.Flatten()
+            | "OneKey" >> beam.Map(under_one_key)
+            | "Gather" >> beam.GroupByKey()
             | "Commit" >> beam.ParDo(_CommitFn(self._layout, self._targets))
         )
+
+
+def under_one_key(item: Any) -> tuple[None, Any]:
+    return None, item

@@ -1,15 +1,24 @@
-"""The NLP stages: named entities (spaCy, once per worker) and watched-topic matching."""
+"""The NLP stages: named entities (spaCy, once per worker) and watched-topic matching.
+
+spaCy is fastest on batches of texts. ``ExtractEntities`` (bounded runs) groups articles
+into batches by a bucket of their id (``core/batching.py``): nothing is emitted from
+``finish_bundle``, which Beam's DaskRunner drops. ``ExtractEntitiesStreaming`` uses
+Beam's ``BatchElements``: a grouping never fires on the stream's unbounded input.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from newswatch.pipelines.control.settings import NlpSettings
+from newswatch.pipelines.control.worker_cache import WorkerCache
 from newswatch.pipelines.core.aliases import AliasTable
+from newswatch.pipelines.core.batching import bucket_of, in_batches
 from newswatch.pipelines.core.multilingual import RoutedAnalyser
 from newswatch.pipelines.core.rules import TextAnalysis, TopicRule, match_topics
 from newswatch.schemas import Article
@@ -17,9 +26,13 @@ from newswatch.schemas import Article
 Analysed = tuple[Article, TextAnalysis]
 
 
+# The loaded pipelines a worker process keeps between DoFn instances (control/worker_cache.py).
+_LOADED: WorkerCache[RoutedAnalyser] = WorkerCache()
+
+
 class _AnalyseBatchFn(beam.DoFn):
     """Runs spaCy over a batch of articles with ``nlp.pipe``, each through its language's
-    pipeline; the models load in setup."""
+    pipeline; the models load in setup, or come loaded from an earlier instance."""
 
     def __init__(
         self, settings: NlpSettings, aliases: AliasTable, rules: Sequence[TopicRule]
@@ -27,18 +40,28 @@ class _AnalyseBatchFn(beam.DoFn):
         self._settings = settings
         self._aliases = aliases
         self._rules = tuple(rules)
+        # Every copy of this DoFn in a pipeline shares the token, and no other DoFn has it.
+        self._token = uuid.uuid4().hex
         self._analyser: RoutedAnalyser | None = None
         self._articles = Metrics.counter(self.__class__, "articles_analysed")
         self._batch_sizes = Metrics.distribution(self.__class__, "nlp_batch_size")
 
     def setup(self) -> None:
-        self._analyser = RoutedAnalyser.load(
+        self._analyser = _LOADED.take(self._token, self._load)
+
+    def _load(self) -> RoutedAnalyser:
+        return RoutedAnalyser.load(
             self._settings.model,
             self._aliases,
             self._rules,
             self._settings.languages,
             self._settings.batch_size,
         )
+
+    def teardown(self) -> None:
+        if self._analyser is not None:
+            _LOADED.give_back(self._token, self._analyser)
+            self._analyser = None
 
     def process(self, batch: Sequence[Article]) -> Iterator[Analysed]:
         assert self._analyser is not None, "setup() loads the model"
@@ -47,9 +70,30 @@ class _AnalyseBatchFn(beam.DoFn):
         self._batch_sizes.update(len(batch))
 
 
-class ExtractEntities(beam.PTransform):
-    """Articles to (article with canonical entities, per-sentence text analysis) pairs."""
+# A pass holds up to ~2,500 articles (run.max_messages_per_pass): 32 buckets of ~80 make
+# full batches of the default 64, and enough groups to spread over the workers of a
+# machine or a small cluster. A small run makes small batches, which costs little.
+NLP_BUCKETS = 32
 
+
+def key_by_bucket(article: Article) -> tuple[int, Article]:
+    return bucket_of(article.article_id, NLP_BUCKETS), article
+
+
+def _article_id(article: Article) -> str:
+    return article.article_id
+
+
+class _BatchesOfBucketFn(beam.DoFn):
+    def __init__(self, batch_size: int) -> None:
+        self._batch_size = batch_size
+
+    def process(self, element: tuple[int, Iterable[Article]]) -> Iterator[list[Article]]:
+        _, articles = element
+        yield from in_batches(sorted(articles, key=_article_id), self._batch_size)
+
+
+class _ExtractEntitiesBase(beam.PTransform):
     def __init__(
         self, settings: NlpSettings, aliases: AliasTable, rules: Sequence[TopicRule]
     ) -> None:
@@ -57,6 +101,28 @@ class ExtractEntities(beam.PTransform):
         self._settings = settings
         self._aliases = aliases
         self._rules = tuple(rules)
+
+    def _analyse(self) -> beam.ParDo:
+        return beam.ParDo(_AnalyseBatchFn(self._settings, self._aliases, self._rules))
+
+
+class ExtractEntities(_ExtractEntitiesBase):
+    """Articles to (article with canonical entities, per-sentence text analysis) pairs,
+    on a bounded input."""
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection:
+        return (
+            articles
+            | "KeyByBucket" >> beam.Map(key_by_bucket)
+            | "GroupByBucket" >> beam.GroupByKey()
+            | "Batch" >> beam.ParDo(_BatchesOfBucketFn(self._settings.batch_size))
+            | "Analyse" >> self._analyse()
+        )
+
+
+class ExtractEntitiesStreaming(_ExtractEntitiesBase):
+    """Articles to (article with canonical entities, per-sentence text analysis) pairs,
+    as they pass."""
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
         return (
@@ -66,7 +132,7 @@ class ExtractEntities(beam.PTransform):
                 min_batch_size=min(8, self._settings.batch_size),
                 max_batch_size=self._settings.batch_size,
             )
-            | "Analyse" >> beam.ParDo(_AnalyseBatchFn(self._settings, self._aliases, self._rules))
+            | "Analyse" >> self._analyse()
         )
 
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.pvalue import TaggedOutput
 
+from newswatch.connectors.split_by_type import SplitByType
 from newswatch.pipelines.core.languages import LanguageDetector, with_language
 from newswatch.pipelines.core.normalization import NormalizeSettings, normalize_entry
 from newswatch.schemas import Article, RawArticle, Rejection
@@ -22,8 +22,6 @@ __all__ = ["Normalize"]
 
 
 class _NormalizeFn(beam.DoFn):
-    REJECTED = "rejected"
-
     def __init__(self, settings: NormalizeSettings) -> None:
         self._settings = settings
         self._normalized = Metrics.counter(self.__class__, "articles_normalized")
@@ -34,12 +32,12 @@ class _NormalizeFn(beam.DoFn):
         # The language decides how the article is shingled and analysed downstream.
         self._detector = LanguageDetector()
 
-    def process(self, raw: RawArticle) -> Iterator[Article | TaggedOutput]:
+    def process(self, raw: RawArticle) -> Iterator[Article | Rejection]:
         assert self._detector is not None, "setup() loads the language detector"
         result = normalize_entry(raw, self._settings)
         if isinstance(result, Rejection):
             self._rejected.inc()
-            yield TaggedOutput(self.REJECTED, result)
+            yield result
         else:
             self._normalized.inc()
             article = with_language(result, self._detector)
@@ -58,7 +56,8 @@ class Normalize(beam.PTransform):
         self._settings = settings
 
     def expand(self, raw: beam.PCollection) -> dict[str, beam.PCollection]:
-        outputs = raw | "NormalizeEntry" >> beam.ParDo(_NormalizeFn(self._settings)).with_outputs(
-            _NormalizeFn.REJECTED, main="articles"
+        return (
+            raw
+            | "NormalizeEntry" >> beam.ParDo(_NormalizeFn(self._settings))
+            | "ByType" >> SplitByType("articles", rejected=Rejection)
         )
-        return {"articles": outputs.articles, "rejected": outputs[_NormalizeFn.REJECTED]}

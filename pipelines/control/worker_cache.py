@@ -1,0 +1,57 @@
+"""Heavy objects (the spaCy pipelines) that a worker process keeps between the DoFn
+instances that use them.
+
+Most runners set a DoFn up once per worker thread and reuse it for bundle after bundle.
+Beam's DaskRunner sets up a fresh copy for every partition of the data, and a run has a
+dozen partitions or more after its joins: loading spaCy (about 3 s) in each ``setup`` cost
+more than the analysis. A DoFn takes its object from here in ``setup``, loading it only
+when none is idle, and gives it back in ``teardown``. One object is never used by two
+threads at once (spaCy pipelines are not safe to share between threads), and on every
+runner a worker loads at most as many as it runs at the same time.
+
+Objects belong to one ``token`` (one pipeline's transform): taking another token drops
+the idle objects of the last, so a long-lived worker holds only the newest run's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+__all__ = ["WorkerCache"]
+
+T = TypeVar("T")
+
+
+class WorkerCache(Generic[T]):
+    """Idle loaded objects of one token, shared by the threads of this process.
+
+    >>> cache: WorkerCache[list[int]] = WorkerCache()
+    >>> first = cache.take("run-1", list)
+    >>> cache.give_back("run-1", first)
+    >>> cache.take("run-1", list) is first
+    True
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._idle: list[T] = []
+
+    def take(self, token: str, load: Callable[[], T]) -> T:
+        """An idle object of ``token``, else a new one from ``load()`` (outside the lock:
+        other threads need not wait for a load)."""
+        with self._lock:
+            if token != self._token:
+                self._token = token
+                self._idle = []
+            if self._idle:
+                return self._idle.pop()
+        return load()
+
+    def give_back(self, token: str, item: T) -> None:
+        """``item`` is idle again; kept only while ``token`` is the newest."""
+        with self._lock:
+            if token == self._token:
+                self._idle.append(item)
