@@ -73,8 +73,8 @@ class CommitRun(beam.PTransform):
         self._targets = targets
 
     def expand(self, items: beam.PCollection) -> beam.PCollection:
-        # Gathered under one key with a start marker, so that a run with nothing to commit
-        # still commits (its source reports, its feed validators). Not ToList: its value for
+        # Gathered under one key, with a start marker so that the commit runs even when
+        # nothing at all came in (a pass with nothing to read). Not ToList: its value for
         # an empty input comes through a side input, which Beam's DaskRunner computes as a
         # graph of its own from inside a task, outside the run's graph.
         start = items.pipeline | "Start" >> beam.Create([None])
