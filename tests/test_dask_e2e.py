@@ -94,6 +94,7 @@ def test_a_dask_cluster_stores_what_the_direct_runner_stores(
     ("command", "what"),
     [
         (["stream", "--runner=dask"], "does not run on Dask"),
+        (["reprocess", "--runner=dask"], "reprocess does not run on Dask"),
         (["run", "--runner", "dask"], "--dask_client_address"),
     ],
 )

@@ -94,7 +94,13 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
         return EXIT_CONFIG
 
     from newswatch.pipelines.cli.run_command import holding_run_lock
+    from newswatch.pipelines.control.engines import is_dask, runner_of
     from newswatch.pipelines.reprocess import ReprocessOptions, reprocess
+
+    if is_dask(runner_of(beam_args)):
+        # Only newswatch run is made and tested for what Beam's DaskRunner lacks.
+        say(args, logging.ERROR, "config error: newswatch reprocess does not run on Dask")
+        return EXIT_CONFIG
 
     options = ReprocessOptions(
         since=args.since or "",
