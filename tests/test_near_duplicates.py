@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 from articles import make_article
@@ -42,6 +43,7 @@ from newswatch.pipelines.core.minhash import (
     estimated_containment,
     estimated_jaccard,
     is_near_duplicate,
+    sharing_a_band,
     shingle_hashes,
     signature,
     within_horizon,
@@ -288,6 +290,34 @@ def test_band_hashes_match_where_band_keys_match() -> None:
     assert band_hashes(swapped, 2)[0] != hashes[1] and band_hashes(swapped, 2)[1] != hashes[0]
     with pytest.raises(ValueError):
         band_hashes(values, 0)
+
+
+def test_band_hashes_of_a_matrix_are_those_of_each_row() -> None:
+    rows = [signature(shingle_hashes(text(body)), 128) for body in (WIRE, HARBOUR, REPORT_A)]
+    matrix = band_hashes(np.stack(rows), 2)
+    assert matrix.shape == (3, 64)
+    for row, values in zip(matrix, rows, strict=True):
+        assert row.tolist() == band_hashes(values, 2).tolist()
+
+
+def test_sharing_a_band_keeps_the_stored_signatures_a_run_can_meet() -> None:
+    def raw(body: str, num_perm: int = 128) -> bytes:
+        return encode_signature(signature(shingle_hashes(body), num_perm))
+
+    stored = [
+        raw(text(WIRE)),  # the original of the run's copy
+        raw(text(HARBOUR)),  # unrelated
+        raw(text(WIRE), 64),  # the original again, but signed with another num_perm
+        None,
+        raw(COPIES["truncated to 45%"]),  # another copy of the original
+        raw(text(REPORT_A)),  # unrelated
+    ]
+    run = signature(shingle_hashes(COPIES["dropped paragraph"]), 128)
+    wanted = np.unique(band_hashes(run, 2))
+    assert sharing_a_band(stored, 128, 2, wanted) == [0, 4]
+    assert sharing_a_band(stored, 64, 2, wanted) == []  # no band of another length matches
+    assert sharing_a_band(stored, 128, 2, np.array([], dtype=np.uint64)) == []
+    assert sharing_a_band([], 128, 2, wanted) == []
 
 
 def test_candidate_probability_meets_realistic_copies() -> None:
@@ -577,6 +607,26 @@ def test_a_copy_of_a_year_old_story_joins_it_whatever_the_wall_clock(tmp_path: P
                 ]
             ),
         )
+
+
+def test_only_stored_signatures_sharing_a_band_are_compared(tmp_path: Path) -> None:
+    unrelated = stored("s-harbour", text(HARBOUR), NOW - timedelta(days=2))
+    commit_records(tmp_path, ARTICLE_FILES, [S_WIRE, S_COPY, unrelated, S_OLD])
+    p = test_pipeline.TestPipeline()
+    out = p | beam.Create(NEW[:1]) | ClusterNearDuplicates(str(tmp_path), NearDuplicateSettings())
+    assert_that(out | beam.Map(cluster_of), equal_to([EXPECTED[0]]))
+    result = p.run()
+    result.wait_until_finish()
+
+    def counted(name: str) -> int:
+        query = result.metrics().query(MetricsFilter().with_name(name))
+        return sum(c.committed for c in query["counters"])
+
+    # S_OLD lies outside the horizon and is not read; of the three read, the unrelated
+    # story shares no band with the run's article and goes no further.
+    assert counted("stored_signatures_read") == 3
+    assert counted("stored_signatures_sharing_a_band") == 2
+    assert counted("candidate_pairs") == 2
 
 
 def test_cluster_stage_with_a_short_horizon_forgets_yesterday(tmp_path: Path) -> None:

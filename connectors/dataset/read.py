@@ -3,8 +3,8 @@
 Each reader takes one committed file's bytes (through Beam filesystems) and returns the
 columns a stage needs: article ids (exact dedupe), alert keys (one alert per story) and
 MinHash signatures (near-duplicates), or whole articles (``newswatch reprocess``). The
-``Read*`` transforms match the files on any Beam filesystem; the stream's indexes call
-the same per-file readers.
+``Read*`` transforms match the files on any Beam filesystem; the near-duplicate stage and
+the stream's indexes call the same per-file readers.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import apache_beam as beam
+import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.fileio import EmptyMatchTreatment
@@ -33,13 +34,15 @@ __all__ = [
     "ReadStoredAlertKeys",
     "ReadStoredArticleIds",
     "ReadStoredArticles",
-    "ReadStoredSignatures",
     "StoredFile",
     "alert_keys_in",
     "article_ids_in",
     "articles_in",
+    "horizon_signature_tables",
     "read_horizon_signatures",
+    "signature_table",
     "signatures_in",
+    "signed_rows",
     "stored_article",
     "stored_article_files",
 ]
@@ -66,11 +69,16 @@ def alert_keys_in(handle: BinaryIO) -> Iterator[str]:
             yield alert_key(record["topic"], record["cluster_id"])
 
 
-def signatures_in(handle: BinaryIO) -> list[Signed]:
-    """The stored signatures of one committed Parquet file (none if written before them)."""
+def signature_table(handle: BinaryIO) -> pa.Table | None:
+    """The ``SIGNATURE_COLUMNS`` of one committed Parquet file; None if it was written before
+    signatures were stored (its articles take no part)."""
     parquet = pq.ParquetFile(handle)
     if not set(SIGNATURE_COLUMNS) <= set(parquet.schema_arrow.names):
-        return []  # written before signatures were stored: its articles take no part
+        return None
+    return parquet.read(columns=list(SIGNATURE_COLUMNS))
+
+
+def signed_rows(table: pa.Table) -> list[Signed]:
     return [
         Signed(
             article_id=row["article_id"],
@@ -81,17 +89,33 @@ def signatures_in(handle: BinaryIO) -> list[Signed]:
             shingle_count=row["shingle_count"],
             day=row["published_at"].strftime("%Y-%m-%d") if row["published_at"] else "",
         )
-        for row in parquet.read(columns=list(SIGNATURE_COLUMNS)).to_pylist()
+        for row in table.to_pylist()
     ]
+
+
+def signatures_in(handle: BinaryIO) -> list[Signed]:
+    """The stored signatures of one committed Parquet file (none if written before them)."""
+    table = signature_table(handle)
+    return [] if table is None else signed_rows(table)
+
+
+def horizon_signature_tables(
+    root: str, partitions: Sequence[str]
+) -> Iterator[tuple[str, pa.Table]]:
+    """(dt day, ``signature_table``) of every committed article file in the given partitions."""
+    layout = OutputLayout(root)
+    for day in partitions:
+        for path in filesystem.list_files(layout.committed_files(ARTICLES, "parquet", day)):
+            table = signature_table(io.BytesIO(filesystem.read_file(path)))
+            if table is not None:
+                yield day, table
 
 
 def read_horizon_signatures(root: str, partitions: Sequence[str]) -> Iterator[tuple[str, Signed]]:
     """(dt day, signature) of every committed article in the given ``dt=`` partitions."""
-    layout = OutputLayout(root)
-    for day in partitions:
-        for path in filesystem.list_files(layout.committed_files(ARTICLES, "parquet", day)):
-            for signed in signatures_in(io.BytesIO(filesystem.read_file(path))):
-                yield day, signed
+    for day, table in horizon_signature_tables(root, partitions):
+        for signed in signed_rows(table):
+            yield day, signed
 
 
 class _ReadEachFile:
@@ -176,31 +200,6 @@ class ReadStoredAlertKeys(_ReadCommitted):
 
     def __init__(self, root: str) -> None:
         super().__init__([OutputLayout(root).committed_files(ALERTS, "jsonl")], alert_keys_in)
-
-
-class _DayFiles:
-    """Picklable: a ``dt=`` day to the glob of its committed article files."""
-
-    def __init__(self, root: str) -> None:
-        self._layout = OutputLayout(root)
-
-    def __call__(self, day: str) -> str:
-        return self._layout.committed_files(ARTICLES, "parquet", day)
-
-
-class ReadStoredSignatures(beam.PTransform):
-    """``dt=`` days in; the signatures of the committed articles of those days out."""
-
-    def __init__(self, root: str) -> None:
-        super().__init__()
-        self._root = root
-
-    def expand(self, days: beam.PCollection) -> beam.PCollection:
-        return (
-            days
-            | "DayFiles" >> beam.Map(_DayFiles(self._root))
-            | "ReadFiles" >> _ReadMatching(signatures_in)
-        )
 
 
 def stored_article(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -199,20 +199,41 @@ def band_keys(values: Hashes, rows: int) -> list[bytes]:
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection mod 2**64
 
 
-def band_hashes(values: Hashes, rows: int) -> npt.NDArray[np.uint64]:
-    """``band_keys`` as 64-bit integers, for indexes held in arrays.
+def band_hashes(values: npt.ArrayLike, rows: int) -> npt.NDArray[np.uint64]:
+    """``band_keys`` as 64-bit integers, for indexes held in arrays; along the last axis, so
+    a matrix of signatures (one per row) gives a matrix of band hashes.
 
     Equal bands hash equal. Unequal ones may collide (about 2**-64 a pair), which only adds
     a candidate that the containment check then rejects.
     """
     if rows < 1:
         raise ValueError("rows must be at least 1")
-    bands = len(values) // rows
-    grid = np.asarray(values[: bands * rows], dtype=np.uint64).reshape(bands, rows)
+    values = np.asarray(values, dtype=np.uint64)
+    bands = values.shape[-1] // rows
+    grid = values[..., : bands * rows].reshape(*values.shape[:-1], bands, rows)
     hashes = (np.arange(bands, dtype=np.uint64) + np.uint64(1)) * _MIX
     for column in range(rows):
-        hashes = (hashes ^ grid[:, column]) * _MIX
+        hashes = (hashes ^ grid[..., column]) * _MIX
     return hashes ^ (hashes >> np.uint64(31))
+
+
+def sharing_a_band(
+    signatures: Sequence[bytes | None], num_perm: int, rows: int, wanted: npt.NDArray[np.uint64]
+) -> list[int]:
+    """Indexes of the stored signatures (of ``num_perm`` values) with a band hash in ``wanted``.
+
+    Only those can meet an article whose band hashes ``wanted`` holds in some LSH bucket;
+    one vectorised pass over a whole file of signatures.
+    """
+    indexes = [
+        i for i, raw in enumerate(signatures) if raw is not None and len(raw) == 4 * num_perm
+    ]
+    if not indexes or not len(wanted):
+        return []
+    joined = b"".join(signatures[i] for i in indexes)  # type: ignore[misc]
+    matrix = np.frombuffer(joined, dtype="<u4").reshape(len(indexes), num_perm)
+    hit = np.isin(band_hashes(matrix, rows), wanted).any(axis=1)
+    return [indexes[i] for i in np.flatnonzero(hit).tolist()]
 
 
 def candidate_probability(jaccard: float, bands: int, rows: int) -> float:

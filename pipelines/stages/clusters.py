@@ -7,12 +7,15 @@ horizon (read back from the dataset's ``minhash`` and ``shingle_count`` columns,
 arriving in a later run joins the story stored before it) or earlier ones of this run.
 
 ``ClusterNearDuplicates`` (batch) lets candidates meet by LSH band key in a GroupByKey, the
-only place articles meet; no worker holds an index. The graph::
+only place articles meet; no worker holds an index. Only the stored signatures that share
+a band with an article of the run can meet one, so the run's band hashes are gathered into
+one element first and the stored signatures of the horizon are read against them: the
+shuffle grows with the run, not with the stored days. The graph::
 
-    articles ─Sign─┬──────────────────────────────────────────────────┐
-                   └─> signatures ─┬─> band keys ─GroupByKey─> pairs ─┤ CoGroupByKey by the
-    stored signatures of horizon ──┘                                  │ earlier article's id
-                                                  (later id, earlier) ┘
+    articles ─Sign─┬──────────────────────────────────────────────────────────┐
+                   ├─> run band hashes ─gather─> stored sharing a band ─┐     │
+                   └─> signatures ─────────────────────────────────────┴─┬─> band keys
+      ─GroupByKey─> pairs ─CoGroupByKey with signatures by the earlier id─> (later id, earlier)
     articles + (later id, earlier) ─CoGroupByKey by article id─> containment check, decision
 
 Its outcome depends on no bundle or worker order: buckets are sorted by first seen.
@@ -32,14 +35,20 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metricbase import Counter
 
-from newswatch.connectors.dataset.read import ReadStoredSignatures, read_horizon_signatures
+from newswatch.connectors.dataset.read import (
+    horizon_signature_tables,
+    read_horizon_signatures,
+    signed_rows,
+)
 from newswatch.pipelines.control.settings import NearDuplicateSettings
 from newswatch.pipelines.core.minhash import (
     FirstSeen,
     Signed,
+    band_hashes,
     band_keys,
     bucket_pairs,
     days_around,
@@ -47,6 +56,7 @@ from newswatch.pipelines.core.minhash import (
     decode_signature,
     first_seen_of,
     near_duplicates_of,
+    sharing_a_band,
     sign_article,
     signed_of,
 )
@@ -62,16 +72,54 @@ ARTICLE = "article"
 EARLIER = "earlier"
 SIGNED = "signed"
 LATER = "later"
+RUN = "run"  # the one key the run's band hashes are gathered under
 
 
-class _HorizonDays:
-    """Picklable: the ``dt=`` days an article is compared with, around its own day."""
+class _RunBandsFn(beam.DoFn):
+    """(RUN, (day, band hashes)) of each comparable article of the run: what the stored
+    signatures are read against."""
 
-    def __init__(self, horizon_days: int) -> None:
-        self._horizon_days = horizon_days
+    def __init__(self, settings: NearDuplicateSettings) -> None:
+        self._settings = settings
 
-    def __call__(self, article: Article) -> list[str]:
-        return days_around(article.partition_date, self._horizon_days)
+    def process(self, article: Article) -> Iterator[tuple[str, tuple[str, bytes]]]:
+        signed = signed_of(article)
+        settings = self._settings
+        if signed.comparable(settings.num_perm, settings.min_shingles):
+            hashes = band_hashes(decode_signature(signed.minhash), settings.rows_per_band)
+            yield RUN, (article.partition_date, hashes.tobytes())
+
+
+class _StoredSharingABandFn(beam.DoFn):
+    """The stored signatures, within the horizon of the run's days, that share a band hash
+    with an article of the run: the only stored ones that can meet it in a bucket."""
+
+    def __init__(self, output_root: str, settings: NearDuplicateSettings) -> None:
+        self._root = output_root
+        self._settings = settings
+        self._read = Metrics.counter(self.__class__, "stored_signatures_read")
+        self._kept = Metrics.counter(self.__class__, "stored_signatures_sharing_a_band")
+
+    def process(self, element: tuple[str, Iterable[tuple[str, bytes]]]) -> Iterator[Signed]:
+        _, run = element
+        settings = self._settings
+        days: set[str] = set()
+        hashes = []
+        for day, packed in run:
+            days.update(days_around(day, settings.horizon_days))
+            hashes.append(np.frombuffer(packed, dtype=np.uint64))
+        wanted = np.unique(np.concatenate(hashes))
+        for _, table in horizon_signature_tables(self._root, sorted(days)):
+            self._read.inc(table.num_rows)
+            sharing = sharing_a_band(
+                table.column("minhash").to_pylist(),
+                settings.num_perm,
+                settings.rows_per_band,
+                wanted,
+            )
+            self._kept.inc(len(sharing))
+            if sharing:
+                yield from signed_rows(table.take(sharing))
 
 
 def with_cluster(article: Article, cluster_id: str, is_duplicate: bool) -> Article:
@@ -97,12 +145,9 @@ class _ComparableFn(beam.DoFn):
 
     def __init__(self, settings: NearDuplicateSettings) -> None:
         self._settings = settings
-        self._stored = Metrics.counter(self.__class__, "stored_signatures_read")
         self._skipped = Metrics.counter(self.__class__, "signatures_not_compared")
 
     def process(self, signed: Signed) -> Iterator[tuple[str, Signed]]:
-        if not signed.this_run:
-            self._stored.inc()
         if signed.comparable(self._settings.num_perm, self._settings.min_shingles):
             yield signed.article_id, signed
         else:
@@ -202,10 +247,10 @@ class ClusterNearDuplicates(beam.PTransform):
         settings = self._settings
         signed = articles | "Sign" >> beam.ParDo(_SignFn(settings.num_perm))
         stored = (
-            articles
-            | "HorizonDays" >> beam.FlatMap(_HorizonDays(settings.horizon_days))
-            | "DistinctDays" >> beam.Distinct()
-            | "ReadHorizon" >> ReadStoredSignatures(self._root)
+            signed
+            | "RunBands" >> beam.ParDo(_RunBandsFn(settings))
+            | "GatherRunBands" >> beam.GroupByKey()
+            | "StoredSharingABand" >> beam.ParDo(_StoredSharingABandFn(self._root, settings))
         )
         signatures = (
             (signed | "SignaturesOfRun" >> beam.Map(signed_of), stored)
