@@ -24,15 +24,17 @@ from newswatch.connectors.dataset.write import ALERT_FILES, ARTICLE_FILES
 from newswatch.pipelines import run as batch
 from newswatch.pipelines.chain import AnalyseArticles
 from newswatch.pipelines.control.config import load_config
-from newswatch.pipelines.control.settings import Config
+from newswatch.pipelines.control.settings import Config, NlpSettings
 from newswatch.pipelines.core.alerting import alert_id
+from newswatch.pipelines.core.batching import balanced_batches
 from newswatch.pipelines.core.normalization import NormalizeSettings, article_id
 from newswatch.pipelines.stages.alerts import RaiseAlerts
 from newswatch.pipelines.stages.analyse import (
+    PASS,
     ExtractEntities,
     ExtractEntitiesStreaming,
     MatchTopics,
-    _BatchesOfBucketFn,
+    _BalancedBatchesFn,
 )
 from newswatch.pipelines.stages.dedupe import DropSeen
 from newswatch.pipelines.stages.normalize import Normalize
@@ -217,11 +219,39 @@ def test_extract_entities_and_match_topics(form: type, spacy_loaded_once: None) 
         assert_that(matched, arms_evidence, label="Evidence")
 
 
-def test_a_bucket_becomes_even_batches_in_id_order() -> None:
-    articles = [article(f"a{i}") for i in range(7)]
-    batches = list(_BatchesOfBucketFn(batch_size=3).process((5, reversed(articles))))
-    assert [len(b) for b in batches] == [3, 2, 2]
-    assert [a.article_id for b in batches for a in b] == sorted(a.article_id for a in articles)
+def test_a_pass_becomes_batches_of_equal_work_in_id_order() -> None:
+    # Text lengths 1..20 times a paragraph: by count, batches of 3 would differ 20-fold.
+    articles = [article(f"a{i:02d}", text="Words of a paragraph. " * (i + 1)) for i in range(20)]
+    fn = _BalancedBatchesFn(NlpSettings(batch_size=3))
+    batches = list(fn.process((PASS, reversed(articles))))
+    assert [number for number, _ in batches] == list(range(8))  # 20 / 3 -> 7, made 8
+    work = [sum(len(a.title) + len(a.text) for a in batch) for _, batch in batches]
+    longest = max(len(a.title) + len(a.text) for a in articles)
+    assert max(work) - min(work) <= longest
+    assert all(1 <= len(batch) <= 3 for _, batch in batches)
+    ids = [a.article_id for _, batch in batches for a in batch]
+    assert sorted(ids) == sorted(a.article_id for a in articles)
+    assert all(
+        [a.article_id for a in batch] == sorted(a.article_id for a in batch) for _, batch in batches
+    )
+    # The same articles in any order make the same batches.
+    assert list(fn.process((PASS, articles))) == batches
+
+
+def test_balanced_batches() -> None:
+    assert balanced_batches([], len, 4) == []
+    assert balanced_batches(["abc"], len, 4) == [["abc"]]
+    # Never an empty batch, however many the multiple asks for.
+    assert balanced_batches(["a", "bb", "ccc"], len, 64, multiple=8) == [["ccc"], ["bb"], ["a"]]
+    # Costliest first, each to the lightest batch with room; order kept within a batch.
+    words = ["aaaaaaaaa", "b", "c", "d", "eeeee", "fffff", "gg"]
+    assert balanced_batches(words, len, 4, multiple=2) == [
+        ["aaaaaaaaa", "c", "gg"],
+        ["b", "d", "eeeee", "fffff"],
+    ]
+    for size, multiple in ((0, 1), (1, 0)):
+        with pytest.raises(ValueError):
+            balanced_batches(words, len, size, multiple)
 
 
 # --- RaiseAlerts ------------------------------------------------------------------------------

@@ -2,42 +2,62 @@
 
 Beam's ``BatchElements`` buffers a bundle's elements and emits the last, partial batch from
 ``finish_bundle``; a runner that drops what ``finish_bundle`` emits (Beam's DaskRunner
-does) silently loses those articles. Instead each article is keyed by a bucket of its id,
-the buckets are grouped, and each bucket is cut into batches inside ``process``: right on
-every runner, and the same batches whatever the bundles or workers.
+does) silently loses those articles. Instead a pass's articles are gathered and cut into
+batches inside ``process``: right on every runner, and the same batches whatever the
+bundles or workers.
 
->>> bucket_of("3f2a9c", 32) == bucket_of("3f2a9c", 32)
-True
->>> [len(b) for b in in_batches(list(range(10)), 4)]
+The batches are cut to equal work, not equal counts: a worker that draws the long
+articles would otherwise still be running spaCy while the others wait for it at the end
+of the pass. Their number is a multiple of ``BATCH_MULTIPLE``, so 1, 2, 4 or 8 workers
+that each take the same number of batches take the same work.
+
+>>> [len(b) for b in balanced_batches(["word"] * 10, len, 4, multiple=1)]
 [4, 3, 3]
+>>> [sum(b) for b in balanced_batches([9, 1, 1, 1, 5, 5, 2], int, 4, multiple=2)]
+[12, 12]
 """
 
 from __future__ import annotations
 
+import heapq
 import math
-import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-__all__ = ["bucket_of", "in_batches"]
+__all__ = ["BATCH_MULTIPLE", "balanced_batches"]
 
 T = TypeVar("T")
 
-
-def bucket_of(key: str, buckets: int) -> int:
-    """A bucket in ``range(buckets)`` for ``key``, the same in every process (the built-in
-    ``hash`` of a string differs from one Python process to the next)."""
-    return zlib.crc32(key.encode("utf-8")) % buckets
+BATCH_MULTIPLE = 8
 
 
-def in_batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
-    """``items`` in order, cut into the fewest batches of at most ``size``, as even as can
-    be (10 items by 4: 4, 3, 3 rather than 4, 4, 2)."""
+def balanced_batches(
+    items: Sequence[T], cost: Callable[[T], int], size: int, multiple: int = BATCH_MULTIPLE
+) -> list[list[T]]:
+    """``items`` in batches of at most ``size`` whose total ``cost`` is as even as it can be
+    made greedily; each batch keeps the items' order.
+
+    The batch count is the fewest batches of ``size``, rounded up to a multiple of
+    ``multiple`` (never more than one item per batch). The items go, costliest first (ties
+    in the given order), to the batch with the least cost so far that has room; so the
+    batches differ by at most about one item's cost, and the same items in the same order
+    always make the same batches.
+    """
     if size < 1:
         raise ValueError(f"batch size must be at least 1, not {size}")
-    count = math.ceil(len(items) / size)
-    start = 0
-    for i in range(count):
-        end = start + math.ceil((len(items) - start) / (count - i))
-        yield list(items[start:end])
-        start = end
+    if multiple < 1:
+        raise ValueError(f"batch multiple must be at least 1, not {multiple}")
+    if not items:
+        return []
+    count = min(len(items), math.ceil(math.ceil(len(items) / size) / multiple) * multiple)
+    room = math.ceil(len(items) / count)
+    costs = [cost(item) for item in items]
+    order = sorted(range(len(items)), key=lambda i: -costs[i])  # stable: ties keep their order
+    members: list[list[int]] = [[] for _ in range(count)]
+    open_batches = [(0, batch) for batch in range(count)]  # (cost so far, batch) with room
+    for i in order:
+        total, batch = heapq.heappop(open_batches)
+        members[batch].append(i)
+        if len(members[batch]) < room:
+            heapq.heappush(open_batches, (total + costs[i], batch))
+    return [[items[i] for i in sorted(batch)] for batch in members]

@@ -1,8 +1,9 @@
 """The NLP stages: named entities (spaCy, once per worker) and watched-topic matching.
 
-spaCy is fastest on batches of texts. ``ExtractEntities`` (bounded runs) groups articles
-into batches by a bucket of their id (``core/batching.py``): nothing is emitted from
-``finish_bundle``, which Beam's DaskRunner drops. ``ExtractEntitiesStreaming`` uses
+spaCy is fastest on batches of texts. ``ExtractEntities`` (bounded runs) gathers a pass's
+articles and cuts them into batches of equal work (``core/batching.py``), which a second
+grouping spreads over the workers: nothing is emitted from ``finish_bundle``, which Beam's
+DaskRunner drops. ``ExtractEntitiesStreaming`` uses
 Beam's ``BatchElements``: a grouping never fires on the stream's unbounded input.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -18,12 +20,16 @@ from apache_beam.metrics import Metrics
 from newswatch.pipelines.control.settings import NlpSettings
 from newswatch.pipelines.control.worker_cache import WorkerCache
 from newswatch.pipelines.core.aliases import AliasTable
-from newswatch.pipelines.core.batching import bucket_of, in_batches
-from newswatch.pipelines.core.multilingual import RoutedAnalyser
+from newswatch.pipelines.core.batching import balanced_batches
 from newswatch.pipelines.core.rules import TextAnalysis, TopicRule, match_topics
 from newswatch.schemas import Article
 
+if TYPE_CHECKING:
+    from newswatch.pipelines.core.multilingual import RoutedAnalyser
+
 Analysed = tuple[Article, TextAnalysis]
+
+PASS = "pass"  # the one key a pass's articles are gathered under, to be cut into batches
 
 
 # The loaded pipelines a worker process keeps between DoFn instances (control/worker_cache.py).
@@ -50,6 +56,9 @@ class _AnalyseBatchFn(beam.DoFn):
         self._analyser = _LOADED.take(self._token, self._load)
 
     def _load(self) -> RoutedAnalyser:
+        # Imported here: the process that builds the graph never needs spaCy, only workers.
+        from newswatch.pipelines.core.multilingual import RoutedAnalyser
+
         return RoutedAnalyser.load(
             self._settings.model,
             self._aliases,
@@ -70,27 +79,38 @@ class _AnalyseBatchFn(beam.DoFn):
         self._batch_sizes.update(len(batch))
 
 
-# A pass holds up to ~2,500 articles (run.max_messages_per_pass): 32 buckets of ~80 make
-# full batches of the default 64, and enough groups to spread over the workers of a
-# machine or a small cluster. A small run makes small batches, which costs little.
-NLP_BUCKETS = 32
-
-
-def key_by_bucket(article: Article) -> tuple[int, Article]:
-    return bucket_of(article.article_id, NLP_BUCKETS), article
-
-
 def _article_id(article: Article) -> str:
     return article.article_id
 
 
-class _BatchesOfBucketFn(beam.DoFn):
-    def __init__(self, batch_size: int) -> None:
-        self._batch_size = batch_size
+class _DocumentChars:
+    """Picklable: what spaCy's work on an article grows with, the characters it reads."""
 
-    def process(self, element: tuple[int, Iterable[Article]]) -> Iterator[list[Article]]:
+    def __init__(self, max_chars: int) -> None:
+        self._max_chars = max_chars
+
+    def __call__(self, article: Article) -> int:
+        return min(len(article.title) + len(article.text), self._max_chars)
+
+
+class _BalancedBatchesFn(beam.DoFn):
+    """A pass's articles, gathered, to (batch number, batch): batches of equal work, in id order."""
+
+    def __init__(self, settings: NlpSettings) -> None:
+        self._batch_size = settings.batch_size
+        self._cost = _DocumentChars(settings.max_chars)
+
+    def process(
+        self, element: tuple[str, Iterable[Article]]
+    ) -> Iterator[tuple[int, list[Article]]]:
         _, articles = element
-        yield from in_batches(sorted(articles, key=_article_id), self._batch_size)
+        ordered = sorted(articles, key=_article_id)
+        yield from enumerate(balanced_batches(ordered, self._cost, self._batch_size))
+
+
+def _batch_of(element: tuple[int, Iterable[list[Article]]]) -> Iterator[list[Article]]:
+    _, batches = element
+    yield from batches
 
 
 class _ExtractEntitiesBase(beam.PTransform):
@@ -113,9 +133,12 @@ class ExtractEntities(_ExtractEntitiesBase):
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
         return (
             articles
-            | "KeyByBucket" >> beam.Map(key_by_bucket)
-            | "GroupByBucket" >> beam.GroupByKey()
-            | "Batch" >> beam.ParDo(_BatchesOfBucketFn(self._settings.batch_size))
+            | "KeyOfPass" >> beam.WithKeys(PASS)
+            | "GatherPass" >> beam.GroupByKey()
+            | "Batch" >> beam.ParDo(_BalancedBatchesFn(self._settings))
+            # Spreads the batches over the workers.
+            | "GroupByBatch" >> beam.GroupByKey()
+            | "Batches" >> beam.FlatMap(_batch_of)
             | "Analyse" >> self._analyse()
         )
 
