@@ -139,7 +139,7 @@ def bare_spacy(texts: Sequence[str], processes: int, batch_size: int) -> BareSpa
     """NER alone: the model's tok2vec and ner over the same texts, nothing else."""
     import spacy
 
-    from newswatch.pipelines.core.nlp import resolve_model
+    from newswatch.pipelines.core.installed import resolve_model
 
     nlp = spacy.load(resolve_model("auto"))
     nlp = spacy.load(

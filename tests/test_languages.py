@@ -13,14 +13,10 @@ from multilingual_reports import REPORTS
 
 from newswatch.pipelines.cli import main
 from newswatch.pipelines.control.config import load_config
+from newswatch.pipelines.core.installed import LanguageNotInstalled, check_languages
 from newswatch.pipelines.core.languages import LanguageDetector, feed_language
 from newswatch.pipelines.core.minhash import shingle_hashes
-from newswatch.pipelines.core.multilingual import (
-    LanguageNotInstalled,
-    RoutedAnalyser,
-    check_languages,
-    load_language_pipeline,
-)
+from newswatch.pipelines.core.multilingual import RoutedAnalyser, load_language_pipeline
 from newswatch.pipelines.core.nlp import TextAnalyser, document_text
 from newswatch.pipelines.core.rule_files import parse_topic_rules
 from newswatch.pipelines.core.rules import match_topics

@@ -134,8 +134,7 @@ def load_command_config(args: argparse.Namespace, config: Config | None = None) 
     Raises ``ConfigError`` or ``ModelNotInstalled``: exit 2 before any work starts.
     """
     from newswatch.pipelines.control.config import load_config, resolve_output
-    from newswatch.pipelines.core.multilingual import check_languages
-    from newswatch.pipelines.core.nlp import resolve_model
+    from newswatch.pipelines.core.installed import check_languages, resolve_model
 
     config = config or load_config(args.config)
     if args.out:

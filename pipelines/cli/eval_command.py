@@ -35,7 +35,7 @@ def add_parser(commands: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from newswatch.pipelines.core.nlp import ModelNotInstalled
+    from newswatch.pipelines.core.installed import ModelNotInstalled
     from newswatch.pipelines.quality.evaluation import (
         LabelledFileError,
         evaluate_records,

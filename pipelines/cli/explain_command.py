@@ -74,9 +74,10 @@ def add_parser(commands: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from newswatch.pipelines.core.installed import ModelNotInstalled
     from newswatch.pipelines.core.languages import ENGLISH, LanguageDetector
     from newswatch.pipelines.core.multilingual import RoutedAnalyser
-    from newswatch.pipelines.core.nlp import ModelNotInstalled, document_text
+    from newswatch.pipelines.core.nlp import document_text
 
     try:
         config = load_analysis_config(args)

@@ -85,7 +85,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from newswatch.pipelines.cli.explain_command import load_analysis_config
     from newswatch.pipelines.control.errors import ConfigError
-    from newswatch.pipelines.core.nlp import ModelNotInstalled
+    from newswatch.pipelines.core.installed import ModelNotInstalled
 
     try:
         config = load_command_config(args, load_analysis_config(args))

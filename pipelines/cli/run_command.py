@@ -62,7 +62,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from newswatch.pipelines.control.errors import ConfigError
-    from newswatch.pipelines.core.nlp import ModelNotInstalled
+    from newswatch.pipelines.core.installed import ModelNotInstalled
 
     try:
         config = load_command_config(args)

@@ -92,7 +92,7 @@ def stream_config(args: argparse.Namespace) -> Config:
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from newswatch.pipelines.control.errors import ConfigError
     from newswatch.pipelines.control.lock import LockHeld, RunLock
-    from newswatch.pipelines.core.nlp import ModelNotInstalled
+    from newswatch.pipelines.core.installed import ModelNotInstalled
     from newswatch.pipelines.stream import StreamNotSupported, stream_options
 
     try:

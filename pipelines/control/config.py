@@ -162,7 +162,7 @@ def _nlp_settings(r: KeyReader, raw: Any) -> NlpSettings:
 
 def _languages(r: KeyReader, raw: Any) -> tuple[str, ...]:
     """ISO 639-1 codes; whether each can be analysed is checked at startup
-    (``multilingual.check_languages``), where a missing package is named."""
+    (``installed.check_languages``), where a missing package is named."""
     if not isinstance(raw, list) or not raw:
         raise ConfigError(r.file, "nlp.languages", "must be a non-empty list of ISO 639-1 codes")
     codes = []

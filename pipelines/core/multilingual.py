@@ -22,9 +22,8 @@ for each other configured language, a spaCy pipeline that ``TextAnalyser`` runs 
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,60 +33,18 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from newswatch.pipelines.core.aliases import AliasEntry, AliasTable, is_acronym
+from newswatch.pipelines.core.installed import (
+    SUPPORT,
+    check_languages,
+)
 from newswatch.pipelines.core.languages import DEFAULT_LANGUAGES, ENGLISH
-from newswatch.pipelines.core.nlp import ModelNotInstalled, TextAnalyser
+from newswatch.pipelines.core.nlp import TextAnalyser
 from newswatch.pipelines.core.rules import TextAnalysis, TopicRule
 from newswatch.schemas import Article
-
-
-@dataclass(frozen=True)
-class LanguageSupport:
-    words: str  # "spacy" or "characters"
-    forms: str  # "pymorphy", "snowball:<algorithm>" or "surface"
-    requires: tuple[str, ...] = ()  # modules that must be importable
-    ner: bool = False  # natasha's Russian NER
-
-
-SUPPORT: Mapping[str, LanguageSupport] = {
-    "ru": LanguageSupport(
-        "spacy", "pymorphy", ("pymorphy3", "pymorphy3_dicts_ru", "natasha"), True
-    ),
-    "uk": LanguageSupport("spacy", "pymorphy", ("pymorphy3", "pymorphy3_dicts_uk")),
-    "de": LanguageSupport("spacy", "snowball:german", ("snowballstemmer",)),
-    "fr": LanguageSupport("spacy", "snowball:french", ("snowballstemmer",)),
-    "es": LanguageSupport("spacy", "snowball:spanish", ("snowballstemmer",)),
-    "it": LanguageSupport("spacy", "snowball:italian", ("snowballstemmer",)),
-    "pt": LanguageSupport("spacy", "snowball:portuguese", ("snowballstemmer",)),
-    "ko": LanguageSupport("characters", "surface"),
-    "zh": LanguageSupport("characters", "surface"),
-    "ja": LanguageSupport("characters", "surface"),
-}
 
 _NATASHA_LABELS = {"PER": "PERSON", "LOC": "GPE", "ORG": "ORG"}
 _CJK = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
 _CHARACTER_TOKEN = re.compile(rf"\s+|[^\W{_CJK}]+(?:[-.'][^\W{_CJK}]+)*|\S")
-
-
-class LanguageNotInstalled(ModelNotInstalled):
-    """A configured language whose tokenizer or lemmatizer is not installed: exit 2."""
-
-
-def check_languages(languages: Sequence[str]) -> None:
-    """Raises ``LanguageNotInstalled`` for a configured language newswatch cannot analyse."""
-    for code in languages:
-        if code == ENGLISH:
-            continue
-        support = SUPPORT.get(code)
-        if support is None:
-            known = ", ".join((ENGLISH, *SUPPORT))
-            raise LanguageNotInstalled(f"nlp.languages: no analysis for {code!r} (known: {known})")
-        missing = [m for m in support.requires if importlib.util.find_spec(m) is None]
-        if missing:
-            packages = " ".join(m.replace("_", "-") for m in missing)
-            raise LanguageNotInstalled(
-                f"nlp.languages: {code!r} needs {', '.join(missing)}, which is not installed; "
-                f"install it with: pip install {packages} (or drop {code!r} from nlp.languages)"
-            )
 
 
 # --- word forms -----------------------------------------------------------------------------

