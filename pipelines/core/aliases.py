@@ -149,7 +149,11 @@ def canonical_entities(spans: Sequence[tuple[str, str]], table: AliasTable) -> t
     >>> canonical_entities([("DPRK", "ORG")], table)
     (Entity(text='DPRK', label='ORG', canonical='North Korea'),)
     """
-    kept = [(text, label) for text, label in spans if label in KEPT_LABELS and is_name(text, table)]
+    # A document names the same things many times: each distinct span is looked at once.
+    distinct = dict.fromkeys(spans)
+    kept = [
+        (text, label) for text, label in distinct if label in KEPT_LABELS and is_name(text, table)
+    ]
     named = {entry.canonical for text, _ in kept if (entry := _full_name(text, table))}
     seen: set[tuple[str, str, str]] = set()
     out: list[Entity] = []
