@@ -73,3 +73,35 @@ def test_a_worker_dies_when_its_parent_is_killed() -> None:
         wait_for(lambda: not is_running(child), 10, "the child to die with its parent")
     finally:
         parent.kill()
+
+
+GRAPH_BUILDER = textwrap.dedent(
+    """
+    import dataclasses, sys
+    import apache_beam as beam
+    from newswatch.pipelines.control.config import load_config
+    from newswatch.pipelines.core.installed import check_languages, resolve_model
+    from newswatch.pipelines.run import build, plan_run
+
+    config = dataclasses.replace(load_config(None), output=sys.argv[1])
+    resolve_model(config.nlp.model)
+    check_languages(config.nlp.languages)
+    pipeline = beam.Pipeline()
+    build(pipeline, config, plan_run(config))
+    print(len(pipeline.to_runner_api().components.transforms))
+    print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] in ("spacy", "thinc"))))
+    """
+)
+
+
+def test_the_process_that_builds_the_graph_never_imports_spacy(tmp_path: os.PathLike) -> None:
+    # Importing spaCy takes over a second before any worker can start; only workers need it.
+    done = subprocess.run(
+        [sys.executable, "-c", GRAPH_BUILDER, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    transforms, spacy_modules = done.stdout.split("\n")[:2]
+    assert int(transforms) > 100  # the whole graph was built and translated
+    assert spacy_modules == ""
