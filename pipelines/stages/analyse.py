@@ -3,8 +3,8 @@
 spaCy is fastest on batches of texts. ``ExtractEntities`` (bounded runs) gathers a pass's
 articles and cuts them into batches of equal work (``core/batching.py``), which a second
 grouping spreads over the workers: nothing is emitted from ``finish_bundle``, which Beam's
-DaskRunner drops. ``ExtractEntitiesStreaming`` uses
-Beam's ``BatchElements``: a grouping never fires on the stream's unbounded input.
+DaskRunner drops. ``ExtractEntitiesStreaming`` uses Beam's ``BatchElements``: a grouping
+never fires on the stream's unbounded input.
 """
 
 from __future__ import annotations
