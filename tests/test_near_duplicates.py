@@ -320,6 +320,25 @@ def test_sharing_a_band_keeps_the_stored_signatures_a_run_can_meet() -> None:
     assert sharing_a_band([], 128, 2, wanted) == []
 
 
+def test_sharing_a_band_agrees_with_comparing_every_band() -> None:
+    rng = np.random.default_rng(7)
+    run = rng.integers(0, 2**32, size=(50, 128), dtype=np.uint32)
+    stored = rng.integers(0, 2**32, size=(3000, 128), dtype=np.uint32)
+    for i in range(0, 3000, 97):  # a band of some run article, in the same band
+        band = i % 64
+        stored[i, 2 * band : 2 * band + 2] = run[i % 50, 2 * band : 2 * band + 2]
+    stored[5, 0:2] = run[0, 2:4]  # the same values in another band do not count
+    wanted = np.unique(band_hashes(run, 2))
+    expected = [
+        i
+        for i, row in enumerate(stored)
+        if set(band_hashes(row, 2).tolist()) & set(wanted.tolist())
+    ]
+    raw = [encode_signature(row) for row in stored]
+    assert sharing_a_band(raw, 128, 2, wanted) == expected
+    assert len(expected) == 31
+
+
 def test_candidate_probability_meets_realistic_copies() -> None:
     # A copy cut to 40% of the text that is 70% contained has Jaccard 0.25.
     assert candidate_probability(0.25, 64, 2) > 0.98
