@@ -31,9 +31,9 @@ from newswatch.connectors.dataset.write import WriteAlertLog
 from newswatch.pipelines.commit.manifest import CommitResult, CommitTargets, new_run_id, recover
 from newswatch.pipelines.commit.rewrite import CommitRewrite, read_reprocess_report
 from newswatch.pipelines.control.local_runner import new_pipeline
+from newswatch.pipelines.control.memory import release_freed_memory
 from newswatch.pipelines.control.settings import Config
 from newswatch.pipelines.core.topic_changes import TopicChanges
-from newswatch.pipelines.run import release_freed_memory
 from newswatch.pipelines.stages.alerts import RaiseAlerts
 from newswatch.pipelines.stages.analyse import ExtractEntities, MatchTopics
 from newswatch.pipelines.stages.reanalyse import (

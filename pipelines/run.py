@@ -10,9 +10,7 @@ DirectRunner holds a pass's data in memory, so the pass size, not the backlog, b
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +33,7 @@ from newswatch.pipelines.commit.run_commit import CommitRun
 from newswatch.pipelines.commit.run_counts import counts_from_report
 from newswatch.pipelines.commit.run_report import read_run_report
 from newswatch.pipelines.control.local_runner import new_pipeline
+from newswatch.pipelines.control.memory import release_freed_memory
 from newswatch.pipelines.control.settings import Config, RunSettings
 from newswatch.pipelines.delivery.after_commit import DeliveryReport, deliver_committed
 from newswatch.pipelines.stages.alerts import RaiseAlerts
@@ -252,20 +251,6 @@ def _progress(
         elapsed_s=time.monotonic() - started,
         running=running,
     )
-
-
-def release_freed_memory() -> None:
-    """Give the memory of a finished pass back to the system before the next one.
-
-    The DirectRunner buffers a pass's data in this process, on many threads; glibc keeps
-    what they freed in per-thread arenas, so without a trim every pass would start from
-    the last one's high-water mark. Elsewhere (no glibc) this does nothing.
-    """
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def run_pass(config: Config, beam_args: Sequence[str], plan: RunPlan) -> RunOutcome:

@@ -95,6 +95,7 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     from newswatch.pipelines.cli.run_command import holding_run_lock
     from newswatch.pipelines.control.engines import is_dask, runner_of
+    from newswatch.pipelines.control.memory import keep_memory_compact
     from newswatch.pipelines.reprocess import ReprocessOptions, reprocess
 
     if is_dask(runner_of(beam_args)):
@@ -110,6 +111,7 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
         articles_per_pass=args.articles_per_pass,
     )
     progress = TerminalProgress(sys.stderr) if _shows_progress(args) else None
+    keep_memory_compact()
     try:
         code, outcome = holding_run_lock(
             args,

@@ -73,6 +73,7 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from newswatch.pipelines.cli.progress import progress_for
     from newswatch.pipelines.cli.summary import feed_counts, format_summary
     from newswatch.pipelines.control.engines import engine_options, engine_problem
+    from newswatch.pipelines.control.memory import keep_memory_compact
     from newswatch.pipelines.run import run
 
     beam_args = engine_options(beam_args, args.workers, "INFO" if args.verbose else "CRITICAL")
@@ -80,6 +81,7 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
         say(args, logging.ERROR, f"config error: {problem}")
         return EXIT_CONFIG
     progress = progress_for(args, sys.stderr)
+    keep_memory_compact()
     code, outcome = holding_run_lock(
         args, config.output, partial(run, config, beam_args, progress=progress)
     )

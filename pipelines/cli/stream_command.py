@@ -92,6 +92,7 @@ def stream_config(args: argparse.Namespace) -> Config:
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from newswatch.pipelines.control.errors import ConfigError
     from newswatch.pipelines.control.lock import LockHeld, RunLock
+    from newswatch.pipelines.control.memory import keep_memory_compact
     from newswatch.pipelines.core.installed import ModelNotInstalled
     from newswatch.pipelines.stream import StreamNotSupported, stream_options
 
@@ -107,6 +108,7 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     except LockHeld as err:
         say(args, logging.WARNING, f"{err}; not started")
         return EXIT_LOCK_HELD
+    keep_memory_compact()
     stopping = threading.Event()
     abandoned = False
     try:
