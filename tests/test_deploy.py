@@ -519,13 +519,13 @@ LOCAL_READS = {"open", "read_text", "read_bytes", "scandir", "listdir", "iterdir
 
 def batch_pipeline_modules() -> list[Path]:
     """The source files `newswatch run` and `reprocess` import (what a portable runner's
-    workers unpickle)."""
+    workers unpickle), and those the NLP stage imports on a worker when it loads the model."""
     listing = subprocess.run(
         [
             sys.executable,
             "-c",
             "import sys, newswatch.pipelines.run, newswatch.pipelines.reprocess\n"
-            "import newswatch.pipelines.cli.commands\n"
+            "import newswatch.pipelines.cli.commands, newswatch.pipelines.core.multilingual\n"
             "print('\\n'.join(m.__file__ for n, m in sys.modules.items()"
             " if n.startswith('newswatch.') and getattr(m, '__file__', None)))",
         ],
