@@ -41,7 +41,6 @@ __all__ = [
     "horizon_signature_tables",
     "read_horizon_signatures",
     "signature_table",
-    "signatures_in",
     "signed_rows",
     "stored_article",
     "stored_article_files",
@@ -91,12 +90,6 @@ def signed_rows(table: pa.Table) -> list[Signed]:
         )
         for row in table.to_pylist()
     ]
-
-
-def signatures_in(handle: BinaryIO) -> list[Signed]:
-    """The stored signatures of one committed Parquet file (none if written before them)."""
-    table = signature_table(handle)
-    return [] if table is None else signed_rows(table)
 
 
 def horizon_signature_tables(
