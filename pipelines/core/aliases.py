@@ -118,19 +118,17 @@ class AliasTable:
     def lookup_short(self, surface: str) -> AliasEntry | None:
         return self._by_short.get(surface_key(surface))
 
-    def ruler_patterns(self) -> list[dict[str, Any]]:
-        """Patterns for spaCy's EntityRuler, so aliases NER misses are still found.
-
-        Phrases match in any case; acronyms ("US", "UN", "ROK") only as written, or the
-        pronoun "us" would become the United States.
-        """
+    def ruler_patterns(self, *, acronyms: bool) -> list[dict[str, Any]]:
+        """Phrase patterns for spaCy's EntityRuler, so aliases NER misses are still found:
+        the acronyms ("US", "UN", "ROK"), to be matched only as written, or the other
+        names, to be matched in any case. Matched in any case, the pronoun "us" would
+        become the United States."""
         patterns: list[dict[str, Any]] = []
         for entry in self.entries:
             for surface in (entry.canonical, *entry.aliases):
-                pattern: str | list[dict[str, str]] = surface
-                if is_acronym(surface):
-                    pattern = [{"ORTH": token} for token in surface.split()]
-                patterns.append({"label": entry.label, "pattern": pattern, "id": entry.canonical})
+                if is_acronym(surface) != acronyms:
+                    continue
+                patterns.append({"label": entry.label, "pattern": surface, "id": entry.canonical})
                 if "'" in surface:  # the matcher compares text as written: curly too
                     curly = surface.replace("'", "\u2019")
                     patterns.append({"label": entry.label, "pattern": curly, "id": entry.canonical})
