@@ -90,7 +90,10 @@ def load_pipeline(model: str, aliases: AliasTable) -> Any:
             name=name,
             config={"phrase_matcher_attr": attr, "overwrite_ents": False},
         )
-        ruler.add_patterns(aliases.ruler_patterns(acronyms=acronyms))
+        # The ruler makes its patterns' Docs with every component before it (NER too); a
+        # phrase matcher on LOWER or ORTH needs only the tokenizer: 1.2 s less a load.
+        with nlp.select_pipes(enable=[]):
+            ruler.add_patterns(aliases.ruler_patterns(acronyms=acronyms))
     return nlp
 
 
