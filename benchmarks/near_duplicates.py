@@ -39,14 +39,11 @@ from pathlib import Path
 from datasketch import MinHash, MinHashLSH, MinHashLSHEnsemble
 
 from newswatch.pipelines.control.settings import NearDuplicateSettings
+from newswatch.pipelines.core.clustering import near_duplicate_pairs
 from newswatch.pipelines.core.minhash import (
     SHINGLE_WORDS,
-    FirstSeen,
     Signed,
-    band_keys,
-    bucket_pairs,
     encode_signature,
-    is_near_duplicate,
     shingle_hashes,
     signature,
     words,
@@ -262,30 +259,18 @@ def build_bench(stories: Sequence[Story], rng: random.Random) -> Bench:
 
 
 def ours(bench: Bench, settings: NearDuplicateSettings) -> set[Pair]:
-    """The pipeline's own functions, grouped in memory as Beam's GroupByKey would."""
-    signed: dict[str, Signed] = {}
-    buckets: dict[bytes, list[FirstSeen]] = defaultdict(list)
+    """The pipeline's own functions, as one run calls them (``core/clustering.py``)."""
+    signed = []
     for key, story in bench.articles.items():
         shingles = shingle_hashes(story.text)
         values = signature(shingles, settings.num_perm)
-        article = Signed(key, None, True, key, encode_signature(values), len(shingles))
-        signed[key] = article
-        if article.comparable(settings.num_perm, settings.min_shingles):
-            seen = article.first_seen
-            for band in band_keys(values, settings.rows_per_band):
-                buckets[band].append(seen)
-    declared: set[Pair] = set()
-    checked: set[tuple[str, str]] = set()
-    for members in buckets.values():
-        if len(members) < 2:
-            continue
-        for pair in bucket_pairs(members, settings.max_bucket):
-            if pair not in checked:
-                checked.add(pair)
-                earlier, later = signed[pair[0]], signed[pair[1]]
-                if is_near_duplicate(earlier, later, settings.threshold):
-                    declared.add(frozenset(pair))
-    return declared
+        signed.append(Signed(key, None, True, key, encode_signature(values), len(shingles)))
+    pairs = near_duplicate_pairs(signed, settings)
+    ids = [e.article_id for e in pairs.entries]
+    return {
+        frozenset((ids[a], ids[b]))
+        for a, b in zip(pairs.earlier.tolist(), pairs.later.tolist(), strict=True)
+    }
 
 
 def datasketch_shingles(text: str) -> list[bytes]:

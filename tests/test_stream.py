@@ -42,7 +42,7 @@ from newswatch.pipelines.control.config import NearDuplicateSettings, StreamSett
 from newswatch.pipelines.control.errors import ConfigError
 from newswatch.pipelines.core.minhash import (
     Signed,
-    band_keys,
+    band_hashes,
     decode_signature,
     encode_signature,
     is_near_duplicate,
@@ -359,13 +359,13 @@ def test_the_streaming_index_finds_copies_and_forgets_old_days() -> None:
 def _reference_near_duplicates(
     added: list[Signed], probe: Signed, settings: NearDuplicateSettings
 ) -> set[str]:
-    """The index's answer worked out the plain way: a dict of band keys to lists."""
-    buckets: dict[bytes, list[Signed]] = {}
+    """The index's answer worked out the plain way: a dict of band hashes to lists."""
+    buckets: dict[int, list[Signed]] = {}
     for signed in added:
-        for key in band_keys(decode_signature(signed.minhash), settings.rows_per_band):
+        for key in band_hashes(decode_signature(signed.minhash), settings.rows_per_band).tolist():
             buckets.setdefault(key, []).append(signed)
     found = set()
-    for key in band_keys(decode_signature(probe.minhash), settings.rows_per_band):
+    for key in band_hashes(decode_signature(probe.minhash), settings.rows_per_band).tolist():
         for earlier in buckets.get(key, [])[: settings.max_bucket]:
             if is_near_duplicate(earlier, probe, settings.threshold):
                 found.add(earlier.article_id)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -179,29 +179,17 @@ def estimated_containment(a: Hashes, size_a: int, b: Hashes, size_b: int) -> flo
     return min(1.0, intersection / min(size_a, size_b))
 
 
-def band_keys(values: Hashes, rows: int) -> list[bytes]:
-    """One LSH key per band of ``rows`` consecutive values: the band number, then its values.
-
-    Two signatures share a key with probability ``J ** rows`` per band, so texts with a
-    high containment (hence a Jaccard of at least ``t s / (1 + s - t s)`` at size ratio
-    ``s``) meet in some bucket with high probability over ``len(values) // rows`` bands.
-    """
-    if rows < 1:
-        raise ValueError("rows must be at least 1")
-    raw = encode_signature(values)
-    step = 4 * rows
-    return [
-        band.to_bytes(2, "big") + raw[band * step : (band + 1) * step]
-        for band in range(len(values) // rows)
-    ]
-
-
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection mod 2**64
 
 
 def band_hashes(values: npt.ArrayLike, rows: int) -> npt.NDArray[np.uint64]:
-    """``band_keys`` as 64-bit integers, for indexes held in arrays; along the last axis, so
-    a matrix of signatures (one per row) gives a matrix of band hashes.
+    """One LSH key per band of ``rows`` consecutive values, a 64-bit hash of the band number
+    and its values; along the last axis, so a matrix of signatures (one per row) gives a
+    matrix of band hashes.
+
+    Two signatures share a band's key with probability ``J ** rows``, so texts with a high
+    containment (hence a Jaccard of at least ``t s / (1 + s - t s)`` at size ratio ``s``)
+    meet in some bucket with high probability over ``len(values) // rows`` bands.
 
     Equal bands hash equal. Unequal ones may collide (about 2**-64 a pair), which only adds
     a candidate that the containment check then rejects.
@@ -300,21 +288,6 @@ class Signed:
     def comparable(self, num_perm: int, min_shingles: int) -> bool:
         """Takes part in detection: enough shingles, and a signature of this length."""
         return self.shingle_count >= min_shingles and len(self.minhash) == 4 * num_perm
-
-
-def bucket_pairs(members: Iterable[FirstSeen], max_bucket: int) -> Iterator[tuple[str, str]]:
-    """(earlier id, later id) pairs to verify from one LSH bucket; the later is from this run.
-
-    The bucket is ordered by first seen; each of this run's members is paired with the
-    members before it, but only with the bucket's ``max_bucket`` earliest: a bucket that
-    boilerplate, or a story copied a thousand times, fills costs linear time, and each
-    copy still meets the story's first-seen articles.
-    """
-    ordered = sorted(members)
-    for index, later in enumerate(ordered):
-        if later.this_run:
-            for earlier in ordered[: min(index, max_bucket)]:
-                yield earlier.article_id, later.article_id
 
 
 def days_around(day: str, horizon_days: int) -> list[str]:

@@ -3,14 +3,13 @@
 Records of one ``story_group`` are copies of one wire story and should share a cluster;
 records that share only an ``event_group`` are independent reports of one event and must
 not. The clusters are those one run of ``ClusterNearDuplicates`` would give these articles:
-the same signatures, LSH band keys, bucket pairs, containment check and cluster decision
-(``minhash.py``), wired in plain Python instead of a Beam graph.
+the same signatures (``minhash.py``) and the same decisions (``clustering.py``), without
+the Beam graph around them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,13 +18,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from newswatch.pipelines.core.clustering import cluster_run
 from newswatch.pipelines.core.languages import UNSPACED_LANGUAGES
 from newswatch.pipelines.core.minhash import (
     Hashes,
-    band_keys,
-    bucket_pairs,
+    band_hashes,
     days_around,
-    decide_cluster,
     decode_signature,
     near_duplicates_of,
     shingle_hashes,
@@ -85,30 +83,14 @@ def one_run_clusters(
     articles: Sequence[Article], settings: NearDuplicateSettings
 ) -> dict[str, str]:
     """article id -> cluster id, as one run of the pipeline would set them."""
-    signed = {
-        one.article_id: one
-        for one in (signed_of(sign_article(a, settings.num_perm)) for a in articles)
-        if one.comparable(settings.num_perm, settings.min_shingles)
+    signed = [signed_of(sign_article(a, settings.num_perm)) for a in articles]
+    duplicates = cluster_run(signed, settings).duplicates
+    return {
+        a.article_id: duplicates[a.article_id].cluster_id
+        if a.article_id in duplicates
+        else a.article_id
+        for a in articles
     }
-    buckets = defaultdict(list)
-    for one in signed.values():
-        for key in band_keys(decode_signature(one.minhash), settings.rows_per_band):
-            buckets[key].append(one.first_seen)
-    earlier: dict[str, set[str]] = defaultdict(set)
-    for members in buckets.values():
-        for first, later in bucket_pairs(members, settings.max_bucket):
-            earlier[later].add(first)
-    clusters = {}
-    for article in articles:
-        this = signed.get(article.article_id)
-        candidates = [signed[e] for e in sorted(earlier.get(article.article_id, ()))]
-        near = (
-            near_duplicates_of(this, candidates, settings.threshold, settings.horizon_days)
-            if this is not None
-            else []
-        )
-        clusters[article.article_id] = decide_cluster(article.article_id, near).cluster_id
-    return clusters
 
 
 def joins_a_later_run(stored: Article, later: Article, settings: NearDuplicateSettings) -> bool:
@@ -134,8 +116,8 @@ def joins_a_later_run(stored: Article, later: Article, settings: NearDuplicateSe
     ):
         return False
     rows = settings.rows_per_band
-    keys = set(band_keys(decode_signature(a.minhash), rows))
-    if keys.isdisjoint(band_keys(decode_signature(b.minhash), rows)):
+    bands_a = band_hashes(decode_signature(a.minhash), rows)
+    if not (bands_a == band_hashes(decode_signature(b.minhash), rows)).any():
         return False
     return bool(near_duplicates_of(b, [a], settings.threshold, settings.horizon_days))
 

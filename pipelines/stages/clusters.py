@@ -6,19 +6,20 @@ smallest id) of the earlier articles it is a near-duplicate of: stored ones with
 horizon (read back from the dataset's ``minhash`` and ``shingle_count`` columns, so a copy
 arriving in a later run joins the story stored before it) or earlier ones of this run.
 
-``ClusterNearDuplicates`` (batch) lets candidates meet by LSH band key in a GroupByKey, the
-only place articles meet; no worker holds an index. Only the stored signatures that share
-a band with an article of the run can meet one, so the run's band hashes are gathered into
-one element first and the stored signatures of the horizon are read against them: the
-shuffle grows with the run, not with the stored days. The graph::
+``ClusterNearDuplicates`` (batch) gathers the run's signatures into one element (a run is
+bounded: 2,500 articles by default) and decides every article's cluster there at once
+(``core/clustering.py``): it reads the stored signatures of the horizon that share an LSH
+band with an article of the run, the only stored ones that can meet it, so the work grows
+with the run, not with the stored days. Pairs of articles meeting in a bucket were once
+Beam elements, shuffled by band and joined by article id twice: a run of 2,500 articles
+with boilerplate-filled buckets made 200,000 of them, and the shuffles cost more than the
+NLP. The graph::
 
-    articles ─Sign─┬──────────────────────────────────────────────────────────┐
-                   ├─> run band hashes ─gather─> stored sharing a band ─┐     │
-                   └─> signatures ─────────────────────────────────────┴─┬─> band keys
-      ─GroupByKey─> pairs ─CoGroupByKey with signatures by the earlier id─> (later id, earlier)
-    articles + (later id, earlier) ─CoGroupByKey by article id─> containment check, decision
+    articles ─Sign─┬─> (day, signature) ─gather─> stored sharing a band, decisions ─┐
+                   └──────────────────────────────────────────────────────────────┴─>
+      CoGroupByKey by article id ─> cluster set
 
-Its outcome depends on no bundle or worker order: buckets are sorted by first seen.
+Its outcome depends on no bundle or worker order: decisions follow first-seen order.
 
 ``ClusterNearDuplicatesStreaming`` compares each article as it passes with an in-memory
 index (``core/signature_index.py``) that starts with the stored signatures of the horizon:
@@ -45,17 +46,15 @@ from newswatch.connectors.dataset.read import (
     signed_rows,
 )
 from newswatch.pipelines.control.settings import NearDuplicateSettings
+from newswatch.pipelines.core.clustering import cluster_run
 from newswatch.pipelines.core.minhash import (
+    ClusterDecision,
     FirstSeen,
     Signed,
     band_hashes,
-    band_keys,
-    bucket_pairs,
     days_around,
     decide_cluster,
-    decode_signature,
     first_seen_of,
-    near_duplicates_of,
     sharing_a_band,
     sign_article,
     signed_of,
@@ -69,65 +68,8 @@ __all__ = [
 ]
 
 ARTICLE = "article"
-EARLIER = "earlier"
-SIGNED = "signed"
-LATER = "later"
-RUN = "run"  # the one key the run's band hashes are gathered under
-
-
-class _RunBandsFn(beam.DoFn):
-    """(RUN, (day, band hashes)) of each comparable article of the run: what the stored
-    signatures are read against."""
-
-    def __init__(self, settings: NearDuplicateSettings) -> None:
-        self._settings = settings
-
-    def process(self, article: Article) -> Iterator[tuple[str, tuple[str, bytes]]]:
-        signed = signed_of(article)
-        settings = self._settings
-        if signed.comparable(settings.num_perm, settings.min_shingles):
-            hashes = band_hashes(decode_signature(signed.minhash), settings.rows_per_band)
-            yield RUN, (article.partition_date, hashes.tobytes())
-
-
-class _StoredSharingABandFn(beam.DoFn):
-    """The stored signatures, within the horizon of the run's days, that share a band hash
-    with an article of the run: the only stored ones that can meet it in a bucket."""
-
-    def __init__(self, output_root: str, settings: NearDuplicateSettings) -> None:
-        self._root = output_root
-        self._settings = settings
-        self._read = Metrics.counter(self.__class__, "stored_signatures_read")
-        self._kept = Metrics.counter(self.__class__, "stored_signatures_sharing_a_band")
-
-    def process(self, element: tuple[str, Iterable[tuple[str, bytes]]]) -> Iterator[Signed]:
-        _, run = element
-        settings = self._settings
-        days: set[str] = set()
-        hashes = []
-        for day, packed in run:
-            days.update(days_around(day, settings.horizon_days))
-            hashes.append(np.frombuffer(packed, dtype=np.uint64))
-        wanted = np.unique(np.concatenate(hashes))
-        for _, table in horizon_signature_tables(self._root, sorted(days)):
-            self._read.inc(table.num_rows)
-            sharing = sharing_a_band(
-                table.column("minhash").to_pylist(),
-                settings.num_perm,
-                settings.rows_per_band,
-                wanted,
-            )
-            self._kept.inc(len(sharing))
-            if sharing:
-                yield from signed_rows(table.take(sharing))
-
-
-def with_cluster(article: Article, cluster_id: str, is_duplicate: bool) -> Article:
-    return dataclasses.replace(article, cluster_id=cluster_id, is_duplicate=is_duplicate)
-
-
-def _counted_near_duplicates(owner: type) -> Counter:
-    return Metrics.counter(owner, "near_duplicates")
+DECISION = "decision"
+RUN = "run"  # the one key the run's signatures are gathered under
 
 
 class _SignFn(beam.DoFn):
@@ -140,88 +82,82 @@ class _SignFn(beam.DoFn):
         yield sign_article(article, self._num_perm)
 
 
-class _ComparableFn(beam.DoFn):
-    """Keeps signatures that can be compared under the current settings."""
+def day_and_signature(article: Article) -> tuple[str, tuple[str, Signed]]:
+    """(RUN, (the article's dt= day, its signature)): what the run's decisions are made of."""
+    return RUN, (article.partition_date, signed_of(article))
 
-    def __init__(self, settings: NearDuplicateSettings) -> None:
+
+class _DecideClustersFn(beam.DoFn):
+    """Reads the stored signatures, within the horizon of the run's days, that share a band
+    with an article of the run, and decides the run's clusters among them and the run's
+    own: (article id, decision) of each article that is a near-duplicate."""
+
+    def __init__(self, output_root: str, settings: NearDuplicateSettings) -> None:
+        self._root = output_root
         self._settings = settings
-        self._skipped = Metrics.counter(self.__class__, "signatures_not_compared")
-
-    def process(self, signed: Signed) -> Iterator[tuple[str, Signed]]:
-        if signed.comparable(self._settings.num_perm, self._settings.min_shingles):
-            yield signed.article_id, signed
-        else:
-            # Too short a text, or a stored signature of another num_perm.
-            self._skipped.inc()
-
-
-class _BandKeysFn(beam.DoFn):
-    def __init__(self, rows: int) -> None:
-        self._rows = rows
-
-    def process(self, element: tuple[str, Signed]) -> Iterator[tuple[bytes, FirstSeen]]:
-        _, signed = element
-        seen = signed.first_seen
-        for key in band_keys(decode_signature(signed.minhash), self._rows):
-            yield key, seen
-
-
-class _CandidatePairsFn(beam.DoFn):
-    """(earlier id, later id) for the pairs of one bucket that include this run's articles."""
-
-    def __init__(self, max_bucket: int) -> None:
-        self._max_bucket = max_bucket
-        self._capped = Metrics.counter(self.__class__, "band_buckets_capped")
-
-    def process(self, element: tuple[bytes, Iterable[FirstSeen]]) -> Iterator[tuple[str, str]]:
-        _, grouped = element
-        members = list(grouped)
-        if len(members) < 2 or not any(m.this_run for m in members):
-            return
-        if len(members) > self._max_bucket:
-            self._capped.inc()
-        yield from bucket_pairs(members, self._max_bucket)
-
-
-class _AttachEarlierFn(beam.DoFn):
-    """Sends an article's signature to each later article that met it in some bucket."""
-
-    def __init__(self) -> None:
+        self._read = Metrics.counter(self.__class__, "stored_signatures_read")
+        self._kept = Metrics.counter(self.__class__, "stored_signatures_sharing_a_band")
         self._pairs = Metrics.counter(self.__class__, "candidate_pairs")
-
-    def process(self, element: tuple[str, dict[str, list]]) -> Iterator[tuple[str, Signed]]:
-        _, grouped = element
-        if not grouped[SIGNED] or not grouped[LATER]:
-            return
-        earlier = min(grouped[SIGNED], key=first_seen_of)
-        # A pair meets once per band it shares; it is checked once.
-        for later_id in sorted(set(grouped[LATER])):
-            self._pairs.inc()
-            yield later_id, earlier
-
-
-class _DecideFn(beam.DoFn):
-    """Checks each candidate's horizon and containment and sets the article's cluster."""
-
-    def __init__(self, settings: NearDuplicateSettings) -> None:
-        self._settings = settings
+        self._skipped = Metrics.counter(self.__class__, "signatures_not_compared")
         self._duplicates = _counted_near_duplicates(self.__class__)
         self._across_runs = Metrics.counter(self.__class__, "near_duplicates_of_earlier_runs")
 
-    def process(self, element: tuple[str, dict[str, list]]) -> Iterator[Article]:
-        _, grouped = element
-        for article in grouped[ARTICLE]:
-            this = signed_of(article)
-            settings = self._settings
-            near = near_duplicates_of(
-                this, grouped[EARLIER], settings.threshold, settings.horizon_days
+    def process(
+        self, element: tuple[str, Iterable[tuple[str, Signed]]]
+    ) -> Iterator[tuple[str, ClusterDecision]]:
+        _, gathered = element
+        settings = self._settings
+        days: set[str] = set()
+        run: list[Signed] = []
+        for day, signed in gathered:
+            if signed.comparable(settings.num_perm, settings.min_shingles):
+                days.update(days_around(day, settings.horizon_days))
+                run.append(signed)
+            else:
+                # Too short a text to compare.
+                self._skipped.inc()
+        stored = list(self._stored_sharing_a_band(run, sorted(days)))
+        outcome = cluster_run([*run, *stored], settings)
+        self._pairs.inc(outcome.candidate_pairs)
+        self._duplicates.inc(len(outcome.duplicates))
+        self._across_runs.inc(outcome.of_earlier_runs)
+        yield from outcome.duplicates.items()
+
+    def _stored_sharing_a_band(self, run: list[Signed], days: list[str]) -> Iterator[Signed]:
+        settings = self._settings
+        if not run:
+            return
+        matrix = np.frombuffer(b"".join(s.minhash for s in run), dtype="<u4")
+        matrix = matrix.reshape(len(run), settings.num_perm)
+        wanted = np.unique(band_hashes(matrix, settings.rows_per_band))
+        for _, table in horizon_signature_tables(self._root, days):
+            self._read.inc(table.num_rows)
+            sharing = sharing_a_band(
+                table.column("minhash").to_pylist(),
+                settings.num_perm,
+                settings.rows_per_band,
+                wanted,
             )
-            decision = decide_cluster(article.article_id, near)
-            if decision.is_duplicate:
-                self._duplicates.inc()
-                if any(not e.this_run for e in near):
-                    self._across_runs.inc()
+            self._kept.inc(len(sharing))
+            if sharing:
+                yield from signed_rows(table.take(sharing))
+
+
+class _SetClusterFn(beam.DoFn):
+    def process(self, element: tuple[str, dict[str, list]]) -> Iterator[Article]:
+        article_id, grouped = element
+        decisions = grouped[DECISION]
+        decision = decisions[0] if decisions else ClusterDecision(article_id, False)
+        for article in grouped[ARTICLE]:
             yield with_cluster(article, decision.cluster_id, decision.is_duplicate)
+
+
+def with_cluster(article: Article, cluster_id: str, is_duplicate: bool) -> Article:
+    return dataclasses.replace(article, cluster_id=cluster_id, is_duplicate=is_duplicate)
+
+
+def _counted_near_duplicates(owner: type) -> Counter:
+    return Metrics.counter(owner, "near_duplicates")
 
 
 def key_by_id(article: Article) -> tuple[str, Article]:
@@ -244,37 +180,17 @@ class ClusterNearDuplicates(beam.PTransform):
         self._settings = settings
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
-        settings = self._settings
-        signed = articles | "Sign" >> beam.ParDo(_SignFn(settings.num_perm))
-        stored = (
+        signed = articles | "Sign" >> beam.ParDo(_SignFn(self._settings.num_perm))
+        decisions = (
             signed
-            | "RunBands" >> beam.ParDo(_RunBandsFn(settings))
-            | "GatherRunBands" >> beam.GroupByKey()
-            | "StoredSharingABand" >> beam.ParDo(_StoredSharingABandFn(self._root, settings))
-        )
-        signatures = (
-            (signed | "SignaturesOfRun" >> beam.Map(signed_of), stored)
-            | "AllSignatures" >> beam.Flatten()
-            | "Comparable" >> beam.ParDo(_ComparableFn(settings))
-        )
-        pairs = (
-            signatures
-            | "BandKeys" >> beam.ParDo(_BandKeysFn(settings.rows_per_band))
-            | "GroupByBand" >> beam.GroupByKey()
-            | "CandidatePairs" >> beam.ParDo(_CandidatePairsFn(settings.max_bucket))
-            # A pair meets once per band it shares (up to every band for a syndicated
-            # story); combining before the shuffle keeps one.
-            | "DistinctPairs" >> beam.Distinct()
-        )
-        earlier = (
-            {SIGNED: signatures, LATER: pairs}
-            | "JoinEarlier" >> beam.CoGroupByKey()
-            | "AttachEarlier" >> beam.ParDo(_AttachEarlierFn())
+            | "DayAndSignature" >> beam.Map(day_and_signature)
+            | "GatherSignatures" >> beam.GroupByKey()
+            | "DecideClusters" >> beam.ParDo(_DecideClustersFn(self._root, self._settings))
         )
         return (
-            {ARTICLE: signed | "KeyById" >> beam.Map(key_by_id), EARLIER: earlier}
-            | "JoinCandidates" >> beam.CoGroupByKey()
-            | "Decide" >> beam.ParDo(_DecideFn(settings))
+            {ARTICLE: signed | "KeyById" >> beam.Map(key_by_id), DECISION: decisions}
+            | "JoinDecisions" >> beam.CoGroupByKey()
+            | "SetCluster" >> beam.ParDo(_SetClusterFn())
         )
 
 
