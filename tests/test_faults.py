@@ -403,6 +403,8 @@ def test_any_message_becomes_an_article_or_a_rejection(value: bytes) -> None:
 
     result = parse_message("wire", "t", 0, 7, value, 10_000, datetime(2024, 1, 1, tzinfo=UTC))
     if isinstance(result, RawArticle):
-        assert (result.source, result.origin) == ("wire", "kafka://t/0/7")
+        # The message's own "source" names the publisher; the source's name is the default.
+        publisher = (json.loads(value).get("source") or "").strip() or "wire"
+        assert (result.source, result.origin) == (publisher, "kafka://t/0/7")
     else:
         assert result.reason and result.locator == {"topic": "t", "partition": 0, "offset": 7}
