@@ -8,10 +8,11 @@ still meets the story's first-seen articles. Every distinct pair is checked once
 containment), and each article of the run joins the first seen of its near-duplicates
 (``decide_cluster``).
 
-All of it runs on arrays: a run of 2,500 news articles makes about 200,000 bucket pairs at
-the default 64 bands of 2 rows (boilerplate and syndicated copies fill buckets), which as
-Beam elements, shuffled by band and joined by article id twice, cost more than the run's
-NLP. Here they cost well under a second.
+All of it runs on arrays. Where boilerplate or a syndicated story fills buckets, a run
+makes hundreds of thousands of bucket pairs (337,163 distinct ones for 2,500 articles of
+the synthetic benchmark corpus, against 835 for 2,500 BBC articles); as Beam elements,
+shuffled by band and joined by article id twice, they cost more than the run's NLP. Here
+the same decisions take 0.3 s.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ bounded: 2,500 articles by default) and decides every article's cluster there at
 (``core/clustering.py``): it reads the stored signatures of the horizon that share an LSH
 band with an article of the run, the only stored ones that can meet it, so the work grows
 with the run, not with the stored days. Pairs of articles meeting in a bucket were once
-Beam elements, shuffled by band and joined by article id twice: a run of 2,500 articles
-with boilerplate-filled buckets made 200,000 of them, and the shuffles cost more than the
-NLP. The graph::
+Beam elements, shuffled by band and joined by article id twice: 2,500 articles with
+boilerplate-filled buckets made 337,163 distinct pairs, and the shuffles cost more than
+the NLP. The graph::
 
     articles ─Sign─┬─> (day, signature) ─gather─> stored sharing a band, decisions ─┐
                    └──────────────────────────────────────────────────────────────┴─>
