@@ -30,9 +30,10 @@ from newswatch.connectors.dataset.rewrite import StageRewrittenFiles
 from newswatch.connectors.dataset.write import WriteAlertLog
 from newswatch.pipelines.commit.manifest import CommitResult, CommitTargets, new_run_id, recover
 from newswatch.pipelines.commit.rewrite import CommitRewrite, read_reprocess_report
-from newswatch.pipelines.control.local_runner import new_pipeline
+from newswatch.pipelines.control.local_runner import local_workers, new_pipeline
 from newswatch.pipelines.control.memory import release_freed_memory
 from newswatch.pipelines.control.settings import Config
+from newswatch.pipelines.control.worker_pool import WarmWorkers
 from newswatch.pipelines.core.topic_changes import TopicChanges
 from newswatch.pipelines.stages.alerts import RaiseAlerts
 from newswatch.pipelines.stages.analyse import ExtractEntities, MatchTopics
@@ -186,21 +187,26 @@ def reprocess(
     done: list[StoredFile] = []
     if progress is not None:
         progress(done, files)
-    for files_of_pass in plan_passes(files, options.articles_per_pass):
-        plan = PassPlan(new_run_id(datetime.now(UTC)), tuple(files_of_pass))
-        outcome.add_pass(plan, run_pass(config, beam_args, plan, options))
-        done.extend(files_of_pass)
-        if progress is not None:
-            progress(done, files)
-        release_freed_memory()
+    with local_workers(beam_args) as workers:
+        for files_of_pass in plan_passes(files, options.articles_per_pass):
+            plan = PassPlan(new_run_id(datetime.now(UTC)), tuple(files_of_pass))
+            outcome.add_pass(plan, run_pass(config, beam_args, plan, options, workers))
+            done.extend(files_of_pass)
+            if progress is not None:
+                progress(done, files)
+            release_freed_memory()
     return outcome
 
 
 def run_pass(
-    config: Config, beam_args: Sequence[str], plan: PassPlan, options: ReprocessOptions
+    config: Config,
+    beam_args: Sequence[str],
+    plan: PassPlan,
+    options: ReprocessOptions,
+    workers: WarmWorkers | None,
 ) -> dict[str, Any]:
     """One pass run to its end; its report."""
-    pipeline = new_pipeline(beam_args)
+    pipeline = new_pipeline(beam_args, workers)
     build(pipeline, config, plan, options)
     result = pipeline.run()
     result.wait_until_finish()

@@ -32,9 +32,10 @@ from newswatch.pipelines.commit.manifest import CommitTargets, new_run_id, recov
 from newswatch.pipelines.commit.run_commit import CommitRun
 from newswatch.pipelines.commit.run_counts import counts_from_report
 from newswatch.pipelines.commit.run_report import read_run_report
-from newswatch.pipelines.control.local_runner import new_pipeline
+from newswatch.pipelines.control.local_runner import local_workers, new_pipeline
 from newswatch.pipelines.control.memory import release_freed_memory
 from newswatch.pipelines.control.settings import Config, RunSettings
+from newswatch.pipelines.control.worker_pool import WarmWorkers
 from newswatch.pipelines.delivery.after_commit import DeliveryReport, deliver_committed
 from newswatch.pipelines.stages.alerts import RaiseAlerts
 from newswatch.pipelines.stages.analyse import ExtractEntities
@@ -221,21 +222,23 @@ def run(
     The alerts for delivery sinks are sent at the end, after every commit (also those an
     interrupted run had queued); delivery never fails the run.
     """
-    for result in recover(config.output, CommitTargets.from_config(config)):
-        log.warning("completed interrupted run %s: %d articles", result.run_id, result.articles)
     started = time.monotonic()
     outcomes: list[RunOutcome] = []
-    passes = split_plan(plan_run(config, now), config.run)
-    for number, planned in enumerate(passes):
-        if number:
-            planned = dataclasses.replace(planned, run_id=new_run_id(datetime.now(UTC)))
-            log.info("pass %d: run %s", number + 1, planned.run_id)
-        if progress is not None:
-            progress(_progress(outcomes, number + 1, len(passes), started, running=True))
-        outcomes.append(run_pass(config, beam_args, planned))
-        release_freed_memory()
-        if progress is not None:
-            progress(_progress(outcomes, number + 1, len(passes), started, running=False))
+    # The worker processes start first: their imports overlap the recovery and planning.
+    with local_workers(beam_args) as workers:
+        for result in recover(config.output, CommitTargets.from_config(config)):
+            log.warning("completed interrupted run %s: %d articles", result.run_id, result.articles)
+        passes = split_plan(plan_run(config, now), config.run)
+        for number, planned in enumerate(passes):
+            if number:
+                planned = dataclasses.replace(planned, run_id=new_run_id(datetime.now(UTC)))
+                log.info("pass %d: run %s", number + 1, planned.run_id)
+            if progress is not None:
+                progress(_progress(outcomes, number + 1, len(passes), started, running=True))
+            outcomes.append(run_pass(config, beam_args, planned, workers))
+            release_freed_memory()
+            if progress is not None:
+                progress(_progress(outcomes, number + 1, len(passes), started, running=False))
     delivery = deliver_committed(config.output, config.delivery_sinks, config.spikes)
     return dataclasses.replace(merged(outcomes), delivery=delivery)
 
@@ -253,8 +256,10 @@ def _progress(
     )
 
 
-def run_pass(config: Config, beam_args: Sequence[str], plan: RunPlan) -> RunOutcome:
-    pipeline = new_pipeline(beam_args)
+def run_pass(
+    config: Config, beam_args: Sequence[str], plan: RunPlan, workers: WarmWorkers | None
+) -> RunOutcome:
+    pipeline = new_pipeline(beam_args, workers)
     build(pipeline, config, plan)
     result = pipeline.run()
     try:

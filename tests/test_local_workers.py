@@ -1,5 +1,5 @@
-"""The worker processes of a multi-process run on this machine: which runner starts them,
-and that they die with the process that started them."""
+"""The worker processes of a multi-process run on this machine: which runner uses them, that
+they serve pipeline after pipeline, and that they die with the process that started them."""
 
 from __future__ import annotations
 
@@ -8,13 +8,23 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from processes import is_running, wait_for
 
-from newswatch.pipelines.control.local_runner import LocalWorkersRunner, runner_for
-from newswatch.pipelines.control.worker_process import command_line
+from newswatch.pipelines.control.local_runner import LocalWorkersRunner, new_pipeline, runner_for
+from newswatch.pipelines.control.worker_pool import WarmWorkers
+from newswatch.pipelines.control.worker_process import on_this_machine
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[WarmWorkers]:
+    with WarmWorkers(2) as workers:
+        yield workers
 
 
 @pytest.mark.parametrize(
@@ -27,21 +37,92 @@ from newswatch.pipelines.control.worker_process import command_line
         (["--runner=PortableRunner", "--direct_running_mode=multi_processing"], False),
     ],
 )
-def test_multi_processing_on_the_direct_runner_starts_our_workers(
-    args: list[str], ours: bool
+def test_multi_processing_on_the_direct_runner_runs_on_the_pool(
+    args: list[str], ours: bool, pool: WarmWorkers
 ) -> None:
-    runner = runner_for(PipelineOptions(args))
+    runner = runner_for(PipelineOptions(args), pool)
     assert isinstance(runner, LocalWorkersRunner) is ours
     if ours:
         assert runner is not None
         # Beam's multi_processing mode would put its own worker command here.
         runner._default_environment = "replaced"  # type: ignore[assignment]
-        assert runner._default_environment.command_string == command_line(os.getpid())
+        assert runner._default_environment.url == pool.environment.url
 
 
-def test_the_worker_command_replaces_the_shell() -> None:
-    assert command_line(123).startswith("exec ")
-    assert command_line(123).endswith("-m newswatch.pipelines.control.worker_process 123")
+def test_a_multi_process_pipeline_needs_its_workers() -> None:
+    with pytest.raises(ValueError, match="needs its workers"):
+        new_pipeline(["--direct_running_mode=multi_processing", "--direct_num_workers=2"])
+
+
+TWO_WORKERS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
+
+def _run_on(pool: WarmWorkers, values: list[str], fn: Callable[[str], None]) -> None:
+    pipeline = new_pipeline(TWO_WORKERS, pool)
+    _ = pipeline | beam.Create(values) | beam.Reshuffle() | beam.Map(fn)
+    pipeline.run().wait_until_finish()
+
+
+def _remember(folder: str) -> Callable[[str], None]:
+    def remember(value: str) -> None:
+        # What a DoFn keeps in its worker process between pipelines (as the spaCy model in
+        # worker_cache), and a file naming the process that saw the value.
+        import newswatch.pipelines.control.worker_cache as kept
+
+        seen = kept.__dict__.setdefault("_test_seen", [])
+        seen.append(value)
+        Path(folder, f"{os.getpid()}-{value}").write_text(" ".join(seen))
+
+    return remember
+
+
+def test_the_pool_serves_pipeline_after_pipeline_in_the_same_processes(
+    pool: WarmWorkers, tmp_path: Path
+) -> None:
+    pids = set(pool.pids)
+    first = [f"a{n}" for n in range(20)]
+    second = [f"b{n}" for n in range(20)]
+    _run_on(pool, first, _remember(str(tmp_path)))
+    _run_on(pool, second, _remember(str(tmp_path)))
+    seen_by = {name.split("-", 1)[1]: int(name.split("-", 1)[0]) for name in os.listdir(tmp_path)}
+    assert sorted(seen_by) == sorted(first + second)
+    assert set(seen_by.values()) <= pids
+    assert set(pool.pids) == pids
+    # A process of the second pipeline still held what it kept in the first.
+    kept = [(tmp_path / f"{pid}-{value}").read_text().split() for value, pid in seen_by.items()]
+    assert any(
+        any(v.startswith("a") for v in words) and words[-1].startswith("b") for words in kept
+    )
+
+
+def test_a_worker_process_that_dies_is_replaced(tmp_path: Path) -> None:
+    with WarmWorkers(2) as workers:
+        victim = workers.pids[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: victim not in workers.pids, 30, "the pool to replace the process")
+        assert len(workers.pids) == 2
+        values = [str(n) for n in range(10)]
+        _run_on(workers, values, _remember(str(tmp_path)))
+        seen_by = {n.split("-", 1)[1]: int(n.split("-", 1)[0]) for n in os.listdir(tmp_path)}
+        assert sorted(seen_by) == sorted(values)
+        assert set(seen_by.values()) <= set(workers.pids)
+        survivors = workers.pids
+    assert not any(is_running(pid) for pid in survivors)
+
+
+def test_the_worker_processes_end_with_the_pool() -> None:
+    with WarmWorkers(2) as workers:
+        pids = workers.pids
+        assert all(is_running(pid) for pid in pids)
+    assert not any(is_running(pid) for pid in pids)
+
+
+@pytest.mark.parametrize(
+    ("url", "local"),
+    [("vm.example.org:41231", "localhost:41231"), ("[::1]:5000", "localhost:5000")],
+)
+def test_workers_reach_their_runner_on_this_machine(url: str, local: str) -> None:
+    assert on_this_machine(url) == local
 
 
 # A parent that starts a child which asks to die with it, prints the child's pid and waits.

@@ -34,6 +34,7 @@ from newswatch.pipelines.stages.analyse import (
     ExtractEntities,
     ExtractEntitiesStreaming,
     MatchTopics,
+    _AnalyseBatchFn,
     _BalancedBatchesFn,
 )
 from newswatch.pipelines.stages.dedupe import DropSeen
@@ -164,6 +165,22 @@ ARMS_EVIDENCE_SENTENCE = (
     "North Korea has shipped more than a million artillery shells to Russia for its war in "
     "Ukraine, the White House said on Friday."
 )
+
+
+def test_the_nlp_stages_of_two_passes_share_their_loaded_pipelines() -> None:
+    # A worker keeps the loaded spaCy pipelines of one token; the next pass of a run (a new
+    # pipeline, equal settings) must find them, other settings must not.
+    config = load_config(None)
+    one = _AnalyseBatchFn(config.nlp, config.aliases, config.topics)
+    again = _AnalyseBatchFn(dataclasses.replace(config.nlp), config.aliases, tuple(config.topics))
+    fewer_rules = _AnalyseBatchFn(config.nlp, config.aliases, config.topics[1:])
+    other_settings = _AnalyseBatchFn(
+        dataclasses.replace(config.nlp, max_chars=config.nlp.max_chars + 1),
+        config.aliases,
+        config.topics,
+    )
+    assert one._token == again._token
+    assert len({one._token, fewer_rules._token, other_settings._token}) == 3
 
 
 def canonical_names(item: Article | tuple[Article, Any]) -> tuple[str, list[str]]:

@@ -1,22 +1,24 @@
 """The runner of a multi-process run on this machine: Beam's FnApiRunner (what the
-DirectRunner uses for batch) with SDK workers started by ``worker_process``, which die with
-the run (a run killed with SIGKILL leaves no worker behind to commit after it).
+DirectRunner uses for batch) with its workers from ``worker_pool``: processes started once
+per run, which serve every pass and die with the run (a run killed with SIGKILL leaves no
+worker behind to commit after it).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.runner import PipelineRunner
-from apache_beam.transforms.environments import Environment, SubprocessSDKEnvironment
+from apache_beam.transforms.environments import Environment
 
-from newswatch.pipelines.control.worker_process import command_line
+from newswatch.pipelines.control.worker_pool import WarmWorkers
 
-__all__ = ["LocalWorkersRunner", "new_pipeline", "runner_for"]
+__all__ = ["LocalWorkersRunner", "local_workers", "new_pipeline", "runner_for"]
 
 
 class LocalWorkersRunner(fn_runner.FnApiRunner):
@@ -24,11 +26,11 @@ class LocalWorkersRunner(fn_runner.FnApiRunner):
 
     In ``multi_processing`` mode ``FnApiRunner.run_pipeline`` replaces the runner's default
     environment with one that starts Beam's own worker module; the environment here cannot
-    be replaced, so the workers it starts are always ours (same harness, same protocol).
+    be replaced, so the workers are always the pool's (same harness, same protocol).
     """
 
-    def __init__(self) -> None:
-        self._workers = SubprocessSDKEnvironment.from_command_string(command_line(os.getpid()))
+    def __init__(self, workers: WarmWorkers) -> None:
+        self._workers = workers.environment
         super().__init__()
 
     @property  # type: ignore[override]
@@ -40,17 +42,39 @@ class LocalWorkersRunner(fn_runner.FnApiRunner):
         pass
 
 
-def runner_for(options: PipelineOptions) -> PipelineRunner | None:
-    """The runner for ``options``: ours when they ask for the DirectRunner's
-    ``multi_processing`` mode, else None (Beam's choice from ``--runner``)."""
+def wants_local_workers(options: PipelineOptions) -> bool:
+    """Whether ``options`` ask for the DirectRunner's ``multi_processing`` mode."""
     runner = options.view_as(StandardOptions).runner
     mode = options.view_as(DirectOptions).direct_running_mode
-    if runner in (None, "DirectRunner", "direct") and mode == "multi_processing":
-        return LocalWorkersRunner()
+    return runner in (None, "DirectRunner", "direct") and mode == "multi_processing"
+
+
+def runner_for(options: PipelineOptions, workers: WarmWorkers | None) -> PipelineRunner | None:
+    """The runner for ``options``: ours on ``workers`` when they ask for the DirectRunner's
+    ``multi_processing`` mode, else None (Beam's choice from ``--runner``)."""
+    if workers is not None and wants_local_workers(options):
+        return LocalWorkersRunner(workers)
     return None
 
 
-def new_pipeline(beam_args: Sequence[str]) -> beam.Pipeline:
-    """A pipeline on the runner ``beam_args`` ask for."""
+@contextmanager
+def local_workers(beam_args: Sequence[str]) -> Iterator[WarmWorkers | None]:
+    """The worker processes for every pipeline of a run on ``beam_args``, if they ask for
+    local worker processes (``--direct_num_workers`` of them; all cores when 0)."""
     options = PipelineOptions(list(beam_args))
-    return beam.Pipeline(runner=runner_for(options), options=options)
+    if not wants_local_workers(options):
+        yield None
+        return
+    # As many as the runner will ask for: it reads 0 as one per core.
+    count = options.view_as(DirectOptions).direct_num_workers or multiprocessing.cpu_count()
+    with WarmWorkers(count) as workers:
+        yield workers
+
+
+def new_pipeline(beam_args: Sequence[str], workers: WarmWorkers | None = None) -> beam.Pipeline:
+    """A pipeline on the runner ``beam_args`` ask for, with ``workers`` when it runs on
+    local worker processes."""
+    options = PipelineOptions(list(beam_args))
+    if workers is None and wants_local_workers(options):
+        raise ValueError("a multi-process run on this machine needs its workers (local_workers)")
+    return beam.Pipeline(runner=runner_for(options, workers), options=options)

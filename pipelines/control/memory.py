@@ -1,6 +1,6 @@
 """How the processes of a run give memory back to the system.
 
-A run executes pass after pass in one process, each pass with new worker processes. Two
+A run executes pass after pass in one process, with worker processes that serve them all. Two
 allocators keep what a pass freed unless told otherwise: glibc, which gives each thread
 that allocates (the DirectRunner's and gRPC's many) an arena of its own, and Arrow's
 default pool (jemalloc or mimalloc), behind every Parquet file read and written. Over

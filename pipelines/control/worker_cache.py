@@ -9,8 +9,10 @@ when none is idle, and gives it back in ``teardown``. One object is never used b
 threads at once (spaCy pipelines are not safe to share between threads), and on every
 runner a worker loads at most as many as it runs at the same time.
 
-Objects belong to one ``token`` (one pipeline's transform): taking another token drops
-the idle objects of the last, so a long-lived worker holds only the newest run's.
+Objects belong to one ``token`` (what they are made of, e.g. a hash of the settings they
+are loaded from): a worker that serves pass after pass of a run keeps them from one pass to
+the next, and taking another token drops the idle objects of the last, so a long-lived
+worker holds only the newest.
 """
 
 from __future__ import annotations

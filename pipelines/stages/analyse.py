@@ -10,7 +10,8 @@ never fires on the stream's unbounded input.
 from __future__ import annotations
 
 import dataclasses
-import uuid
+import hashlib
+import pickle
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -46,8 +47,9 @@ class _AnalyseBatchFn(beam.DoFn):
         self._settings = settings
         self._aliases = aliases
         self._rules = tuple(rules)
-        # Every copy of this DoFn in a pipeline shares the token, and no other DoFn has it.
-        self._token = uuid.uuid4().hex
+        # What the loaded pipelines are made of: the copies of this DoFn in a pipeline, and
+        # those of the next pass of the run on the same worker, share them.
+        self._token = hashlib.sha256(pickle.dumps((settings, aliases, self._rules))).hexdigest()
         self._analyser: RoutedAnalyser | None = None
         self._articles = Metrics.counter(self.__class__, "articles_analysed")
         self._batch_sizes = Metrics.distribution(self.__class__, "nlp_batch_size")
