@@ -7,7 +7,9 @@ Definitions (all wall-clock):
   imports, model load in every worker, planning, commit): the cost that does not grow
   with N;
 - ``ratio`` = pipeline articles/s over bare ``nlp.pipe`` articles/s (the model's tok2vec
-  and ner only) with as many processes as the pipeline has workers (the issue's measure); ``ideal_ratio`` compares
+  and ner only) with as many processes as the pipeline has workers (the issue's measure),
+  bare measured just before and again just after the pipeline runs and the mean of the two
+  taken (spaCy's own speed on a shared machine drifts); ``ideal_ratio`` compares
   with W times the single-process rate instead (perfect scaling, a stricter yardstick);
 - flatness = ms per article at the largest N over ms per article at the smallest N;
 - memory = the sum of each process's own peak RSS (an upper bound on the tree's peak).
@@ -85,8 +87,8 @@ def format_table(records: Sequence[dict[str, Any]], bare: Sequence[dict[str, Any
         for b in bare:
             lines.append(
                 f"  N={b['n']:>7,}  n_process={b['processes']}  batch_size={b['batch_size']}  "
-                f"{b['wall_s']:8.1f} s  {b['articles_per_s']:7.2f} articles/s  "
-                f"(other load {b['foreign_share']:.0%})"
+                f"{b.get('when', ''):>6}  {b['wall_s']:8.1f} s  {b['articles_per_s']:7.2f} "
+                f"articles/s  (other load {b['foreign_share']:.0%})"
             )
     lines.append(
         "\nart/s includes start-up; net: without it; ratio: over bare spaCy with W processes; "
@@ -162,12 +164,12 @@ def markdown(document: dict[str, Any]) -> str:
             f"{r['foreign_share']:.0%} |" + ("" if r["verified"] else " **not verified** |")
         )
     if document.get("bare_spacy"):
-        lines += ["", "| bare spaCy | N | n_process | wall s | articles/s | other load |"]
-        lines.append("|---|--:|--:|--:|--:|--:|")
+        lines += ["", "| bare spaCy | N | n_process | when | wall s | articles/s | other load |"]
+        lines.append("|---|--:|--:|---|--:|--:|--:|")
         for b in document["bare_spacy"]:
             lines.append(
-                f"| nlp.pipe | {b['n']:,} | {b['processes']} | {b['wall_s']:.1f} | "
-                f"{b['articles_per_s']:.2f} | {b['foreign_share']:.0%} |"
+                f"| nlp.pipe | {b['n']:,} | {b['processes']} | {b.get('when', '')} | "
+                f"{b['wall_s']:.1f} | {b['articles_per_s']:.2f} | {b['foreign_share']:.0%} |"
             )
     if document.get("startup"):
         lines += ["", "| start-up run | W | N | wall s |", "|---|--:|--:|--:|"]

@@ -10,10 +10,12 @@ For each N, each worker count W and each input (RSS files, Kafka messages):
 3. read the Parquet back: exactly N articles, the URLs served, and title and text exactly
    the texts bare spaCy reads, so the benchmark cannot silently measure nothing.
 
-Once per (N, W), in this process: bare ``nlp.pipe`` of the same model with only its
-``tok2vec`` and ``ner`` components (NER alone, the least any pipeline that finds entities
-runs), over ``document_text(title, text, max_chars)`` of the same articles,
-``n_process=W``, ``batch_size`` from the config. Model loading is outside that timing.
+For each (N, W), in this process, before the runs and again after them: bare ``nlp.pipe``
+of the same model with only its ``tok2vec`` and ``ner`` components (NER alone, the least
+any pipeline that finds entities runs), over ``document_text(title, text, max_chars)`` of
+the same articles, ``n_process=W``, ``batch_size`` from the config. Model loading is
+outside that timing. Ratios use the mean of the two: on a shared machine spaCy's speed
+drifts (one afternoon here, 18 to 28 articles/s for the same 1,000 texts).
 
 A tiny run (``STARTUP_N`` articles) per (input, W) measures the fixed cost of a run
 (interpreter, imports, model load in every worker, commit); "net" figures subtract it.
@@ -387,33 +389,54 @@ def run_suite(
                 texts = document_texts(chosen)
                 bare_by_processes: dict[int, BareSpacy] = {}
                 for w in workers:
-                    bare = None
+                    processes = resolved_workers(w)
+                    measure_bare = partial(bare_spacy, texts, processes, batch_size)
+                    before = None
                     if with_bare:
-                        processes = resolved_workers(w)
-                        bare = least_contended(
-                            partial(bare_spacy, texts, processes, batch_size), retries
-                        )
-                        bare_by_processes[w] = bare
-                        document["bare_spacy"].append(bare_record(bare))
+                        before = least_contended(measure_bare, retries)
+                        document["bare_spacy"].append(bare_record(before, "before"))
                         print(
-                            f"bare spaCy N={n} n_process={processes}: {bare.articles_per_s:.2f}/s"
+                            f"bare spaCy N={n} n_process={processes}: "
+                            f"{before.articles_per_s:.2f}/s",
+                            flush=True,
                         )
+                    runs = []
                     for kind in inputs:
                         run = least_contended(
                             partial(run_pipeline, kind, w, chosen, feeder), retries
                         )
-                        record = run_record(
-                            run, CORES, startups.get((kind, w)), bare, bare_by_processes.get(1)
-                        )
-                        document["runs"].append(record)
+                        runs.append(run)
                         print(
                             f"{kind} W={w} N={n}: {run.wall_s:.1f} s, {run.articles_per_s:.2f}/s"
-                            f", ratio {record.get('ratio', float('nan')):.3f}"
                             f", verified={run.verified} {'; '.join(run.problems)[:300]}",
                             flush=True,
                         )
                         clear(work)
-                        save(result_path, document)
+                    bare = None
+                    if before is not None:
+                        # spaCy's own speed here drifts by up to half between half hours:
+                        # bare is measured again after the runs, and they are compared
+                        # with the mean of both.
+                        after = least_contended(measure_bare, retries)
+                        document["bare_spacy"].append(bare_record(after, "after"))
+                        bare = bracketed(before, after)
+                        bare_by_processes[w] = bare
+                        print(
+                            f"bare spaCy N={n} n_process={processes} again: "
+                            f"{after.articles_per_s:.2f}/s "
+                            f"({after.articles_per_s / before.articles_per_s - 1:+.0%})",
+                            flush=True,
+                        )
+                    for run in runs:
+                        record = run_record(
+                            run, CORES, startups.get((run.input, w)), bare, bare_by_processes.get(1)
+                        )
+                        document["runs"].append(record)
+                        print(
+                            f"{run.input} W={w} N={n}: ratio {record.get('ratio', float('nan')):.3f}",
+                            flush=True,
+                        )
+                    save(result_path, document)
     finally:
         if broker is not None:
             broker.stop()
@@ -427,8 +450,21 @@ def run_suite(
     return result_path
 
 
-def bare_record(bare: BareSpacy) -> dict[str, Any]:
+def bracketed(before: BareSpacy, after: BareSpacy) -> BareSpacy:
+    """Bare spaCy as measured before and after the pipeline runs: their mean time."""
+    return BareSpacy(
+        n=before.n,
+        processes=before.processes,
+        batch_size=before.batch_size,
+        wall_s=(before.wall_s + after.wall_s) / 2,
+        cpu_s=(before.cpu_s + after.cpu_s) / 2,
+        foreign_cpu_s=(before.foreign_cpu_s + after.foreign_cpu_s) / 2,
+    )
+
+
+def bare_record(bare: BareSpacy, when: str) -> dict[str, Any]:
     return {
+        "when": when,
         **asdict(bare),
         "articles_per_s": round(bare.articles_per_s, 3),
         "foreign_share": round(contention(bare), 3),

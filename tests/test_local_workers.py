@@ -3,6 +3,7 @@ they serve pipeline after pipeline, and that they die with the process that star
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -57,8 +58,8 @@ def test_a_multi_process_pipeline_needs_its_workers() -> None:
 TWO_WORKERS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
 
-def _run_on(pool: WarmWorkers, values: list[str], fn: Callable[[str], None]) -> None:
-    pipeline = new_pipeline(TWO_WORKERS, pool)
+def _run_on(pool: WarmWorkers, values: list[str], fn: Callable[[str], None], *options: str) -> None:
+    pipeline = new_pipeline([*TWO_WORKERS, *options], pool)
     _ = pipeline | beam.Create(values) | beam.Reshuffle() | beam.Map(fn)
     pipeline.run().wait_until_finish()
 
@@ -93,6 +94,23 @@ def test_the_pool_serves_pipeline_after_pipeline_in_the_same_processes(
     assert any(
         any(v.startswith("a") for v in words) and words[-1].startswith("b") for words in kept
     )
+
+
+def _log_level(folder: str) -> Callable[[str], None]:
+    def log_level(value: str) -> None:
+        import logging
+
+        Path(folder, value).write_text(str(logging.getLogger().level))
+
+    return log_level
+
+
+def test_the_workers_run_with_the_pipelines_options(pool: WarmWorkers, tmp_path: Path) -> None:
+    # Beam's own FnApiRunner gives its workers no options; ours read them when provisioned.
+    _run_on(pool, ["x", "y"], _log_level(str(tmp_path)), "--default_sdk_harness_log_level=ERROR")
+    assert {p.read_text() for p in tmp_path.iterdir()} == {str(logging.ERROR)}
+    _run_on(pool, ["z"], _log_level(str(tmp_path)), "--default_sdk_harness_log_level=CRITICAL")
+    assert (tmp_path / "z").read_text() == str(logging.CRITICAL)
 
 
 def test_a_worker_process_that_dies_is_replaced(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ from contextlib import contextmanager
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.portability.api import beam_provision_api_pb2
 from apache_beam.runners.portability.fn_api_runner import fn_runner
+from apache_beam.runners.portability.portable_runner import JobServiceHandle
 from apache_beam.runners.runner import PipelineRunner
 from apache_beam.transforms.environments import Environment
 
@@ -29,9 +31,19 @@ class LocalWorkersRunner(fn_runner.FnApiRunner):
     be replaced, so the workers are always the pool's (same harness, same protocol).
     """
 
-    def __init__(self, workers: WarmWorkers) -> None:
+    def __init__(self, workers: WarmWorkers, options: PipelineOptions) -> None:
         self._workers = workers.environment
-        super().__init__()
+        # Beam's FnApiRunner provisions its workers with no pipeline options (they run on
+        # the SDK's defaults). These workers read them from the provision service, as a job
+        # server's do, so that --default_sdk_harness_log_level and the rest apply.
+        encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+        super().__init__(
+            provision_info=fn_runner.ExtendedProvisionInfo(
+                beam_provision_api_pb2.ProvisionInfo(
+                    retrieval_token="unused-retrieval-token", pipeline_options=encoded
+                )
+            )
+        )
 
     @property  # type: ignore[override]
     def _default_environment(self) -> Environment:
@@ -53,7 +65,7 @@ def runner_for(options: PipelineOptions, workers: WarmWorkers | None) -> Pipelin
     """The runner for ``options``: ours on ``workers`` when they ask for the DirectRunner's
     ``multi_processing`` mode, else None (Beam's choice from ``--runner``)."""
     if workers is not None and wants_local_workers(options):
-        return LocalWorkersRunner(workers)
+        return LocalWorkersRunner(workers, options)
     return None
 
 
