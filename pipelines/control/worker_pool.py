@@ -30,6 +30,8 @@ import grpc
 from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc
 from apache_beam.transforms.environments import ExternalEnvironment
 
+from newswatch.pipelines.control.worker_process import DONE, READY
+
 __all__ = ["WarmWorkers"]
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,6 @@ log = logging.getLogger(__name__)
 # How long a runner's request for a worker waits for a process to become idle: the last
 # pass's workers finish as soon as their runner closes, well within this.
 IDLE_WAIT_S = 120.0
-READY = "ready"
-DONE = "done"
 
 
 class _Process:

@@ -28,6 +28,9 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# What a worker says on stdout to the pool that started it (``worker_pool``).
+READY = "ready"
+DONE = "done"
 
 
 def die_with_parent(parent_pid: int) -> bool:
@@ -110,7 +113,7 @@ def serve(requests: Iterable[str], replies: TextIO) -> None:
         # A pass's elements and bundle processors are garbage now; the next pass's runner
         # may be a while coming.
         release_freed_memory()
-        replies.write("done\n")
+        replies.write(DONE + "\n")
         replies.flush()
 
 
@@ -131,7 +134,7 @@ def main() -> None:
     import spacy  # noqa: F401 - imported warm, while the launcher plans the first pass
     from apache_beam.runners.worker import sdk_worker_main  # noqa: F401 - imported warm
 
-    replies.write("ready\n")
+    replies.write(READY + "\n")
     replies.flush()
     try:
         serve(sys.stdin, replies)
