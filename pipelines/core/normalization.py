@@ -65,11 +65,15 @@ def canonical_url(url: str) -> str:
     >>> canonical_url("HTTPS://Example.ORG/a/b?utm_source=x&id=3#top")
     'https://example.org/a/b?id=3'
 
-    Raises ValueError for a URL that cannot be split (bad port, bad IPv6 address).
+    Raises ValueError for a URL that cannot be split (bad port, bad IPv6 address), and for
+    a web URL without a host, which names nothing ("https:////" would come back as
+    "https://", and that as "https:///").
     """
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
+    if scheme in ("http", "https") and not host:
+        raise ValueError(f"no host in {url!r}")
     if ":" in host:  # an IPv6 address keeps its brackets
         host = f"[{host}]"
     port = parts.port
