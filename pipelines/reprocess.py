@@ -36,7 +36,7 @@ from newswatch.pipelines.control.settings import Config
 from newswatch.pipelines.control.worker_pool import WarmWorkers
 from newswatch.pipelines.core.topic_changes import TopicChanges
 from newswatch.pipelines.stages.alerts import RaiseAlerts
-from newswatch.pipelines.stages.analyse import ExtractEntities, MatchTopics
+from newswatch.pipelines.stages.analyse import ExtractEntities, MatchTopics, analyser_warm_up
 from newswatch.pipelines.stages.reanalyse import (
     REANALYSED,
     STORED,
@@ -187,7 +187,9 @@ def reprocess(
     done: list[StoredFile] = []
     if progress is not None:
         progress(done, files)
-    with local_workers(beam_args) as workers:
+    with local_workers(
+        beam_args, analyser_warm_up(config.nlp, config.aliases, config.topics)
+    ) as workers:
         for files_of_pass in plan_passes(files, options.articles_per_pass):
             plan = PassPlan(new_run_id(datetime.now(UTC)), tuple(files_of_pass))
             outcome.add_pass(plan, run_pass(config, beam_args, plan, options, workers))

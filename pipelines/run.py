@@ -38,7 +38,7 @@ from newswatch.pipelines.control.settings import Config, RunSettings
 from newswatch.pipelines.control.worker_pool import WarmWorkers
 from newswatch.pipelines.delivery.after_commit import DeliveryReport, deliver_committed
 from newswatch.pipelines.stages.alerts import RaiseAlerts
-from newswatch.pipelines.stages.analyse import ExtractEntities
+from newswatch.pipelines.stages.analyse import ExtractEntities, analyser_warm_up
 from newswatch.pipelines.stages.clusters import ClusterNearDuplicates
 from newswatch.pipelines.stages.dedupe import DropSeen
 
@@ -224,8 +224,11 @@ def run(
     """
     started = time.monotonic()
     outcomes: list[RunOutcome] = []
-    # The worker processes start first: their imports overlap the recovery and planning.
-    with local_workers(beam_args) as workers:
+    # The worker processes start first: their imports and the model's loading overlap the
+    # recovery, the planning and the first pass's reading.
+    with local_workers(
+        beam_args, analyser_warm_up(config.nlp, config.aliases, config.topics)
+    ) as workers:
         for result in recover(config.output, CommitTargets.from_config(config)):
             log.warning("completed interrupted run %s: %d articles", result.run_id, result.articles)
         passes = split_plan(plan_run(config, now), config.run)

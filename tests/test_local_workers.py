@@ -17,9 +17,11 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from processes import is_running, wait_for
 
+from newswatch.pipelines.control.config import load_config
 from newswatch.pipelines.control.local_runner import LocalWorkersRunner, new_pipeline, runner_for
 from newswatch.pipelines.control.worker_pool import WarmWorkers
 from newswatch.pipelines.control.worker_process import on_this_machine
+from newswatch.pipelines.stages.analyse import _AnalyseBatchFn, analyser_warm_up
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +113,37 @@ def test_the_workers_run_with_the_pipelines_options(pool: WarmWorkers, tmp_path:
     assert {p.read_text() for p in tmp_path.iterdir()} == {str(logging.ERROR)}
     _run_on(pool, ["z"], _log_level(str(tmp_path)), "--default_sdk_harness_log_level=CRITICAL")
     assert (tmp_path / "z").read_text() == str(logging.CRITICAL)
+
+
+def _analyser_source(folder: str, token: str) -> Callable[[str], None]:
+    def analyser_source(value: str) -> None:
+        # What the NLP stage's setup would get from its worker's cache, without loading.
+        from newswatch.pipelines.stages import analyse
+
+        def load_here() -> object:
+            return "loaded by the stage"
+
+        analyser = analyse._LOADED.take(token, load_here)
+        source = analyser if isinstance(analyser, str) else type(analyser).__name__
+        analyse._LOADED.give_back(token, analyser)
+        Path(folder, f"{os.getpid()}-{value}").write_text(source)
+
+    return analyser_source
+
+
+def test_the_warm_up_loads_the_nlp_stages_pipelines_before_the_stage_needs_them(
+    tmp_path: Path,
+) -> None:
+    config = load_config(None)
+    token = _AnalyseBatchFn(config.nlp, config.aliases, config.topics)._token
+    warm_up = analyser_warm_up(config.nlp, config.aliases, config.topics)
+    with WarmWorkers(2, warm_up) as workers:
+        values = [str(n) for n in range(12)]
+        _run_on(workers, values, _analyser_source(str(tmp_path), token))
+        pids = {int(name.split("-", 1)[0]) for name in os.listdir(tmp_path)}
+        assert pids <= set(workers.pids)
+    assert len(os.listdir(tmp_path)) == len(values)
+    assert {p.read_text() for p in tmp_path.iterdir()} == {"RoutedAnalyser"}
 
 
 def test_a_worker_process_that_dies_is_replaced(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ worker behind to commit after it).
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import apache_beam as beam
@@ -70,16 +70,19 @@ def runner_for(options: PipelineOptions, workers: WarmWorkers | None) -> Pipelin
 
 
 @contextmanager
-def local_workers(beam_args: Sequence[str]) -> Iterator[WarmWorkers | None]:
+def local_workers(
+    beam_args: Sequence[str], warm_up: Callable[[], object] | None = None
+) -> Iterator[WarmWorkers | None]:
     """The worker processes for every pipeline of a run on ``beam_args``, if they ask for
-    local worker processes (``--direct_num_workers`` of them; all cores when 0)."""
+    local worker processes (``--direct_num_workers`` of them; all cores when 0), each
+    running ``warm_up`` as it starts."""
     options = PipelineOptions(list(beam_args))
     if not wants_local_workers(options):
         yield None
         return
     # As many as the runner will ask for: it reads 0 as one per core.
     count = options.view_as(DirectOptions).direct_num_workers or multiprocessing.cpu_count()
-    with WarmWorkers(count) as workers:
+    with WarmWorkers(count, warm_up) as workers:
         yield workers
 
 

@@ -4,7 +4,7 @@ A run is a sequence of passes, each a Beam pipeline of its own. With a worker pr
 started per pass, every pass paid for the process, its imports (Beam, spaCy) and the spaCy
 model again: about 4 s of a 2,500-article pass (``benchmarks/RESULTS.md``). ``WarmWorkers``
 starts the processes once, when the run starts, so their imports overlap the planning of
-the first pass; each pass's runner asks for workers through Beam's external worker pool
+the first pass, and a warm-up (loading the model) can run in them meanwhile; each pass's runner asks for workers through Beam's external worker pool
 API (an EXTERNAL environment, as Flink and Spark job servers do), and an idle process runs
 Beam's own SDK harness for it until that runner closes. The model stays loaded in the
 process between passes (``control/worker_cache.py``).
@@ -15,14 +15,17 @@ with SIGKILL leaves no worker behind to commit after it.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
+import pickle
 import queue
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
 from types import TracebackType
 
@@ -30,7 +33,7 @@ import grpc
 from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc
 from apache_beam.transforms.environments import ExternalEnvironment
 
-from newswatch.pipelines.control.worker_process import DONE, READY
+from newswatch.pipelines.control.worker_process import DONE, READY, WARM_UP
 
 __all__ = ["WarmWorkers"]
 
@@ -75,12 +78,16 @@ class _Process:
             return
         finally:
             self._started.set()
+        if self._pool._warm_up is not None:
+            try:
+                self._send({WARM_UP: self._pool._warm_up})
+            except OSError:
+                pass  # the process is gone already: _listen sees its end
         self._listen()
 
     def serve(self, request: beam_fn_api_pb2.StartWorkerRequest) -> None:
         """Hand the process one runner's worker: it connects to that runner's endpoints."""
-        assert self.popen.stdin is not None
-        line = json.dumps(
+        self._send(
             {
                 "worker_id": request.worker_id,
                 "control": request.control_endpoint.url,
@@ -88,7 +95,10 @@ class _Process:
                 "provision": request.provision_endpoint.url,
             }
         )
-        self.popen.stdin.write(line + "\n")
+
+    def _send(self, request: dict[str, str]) -> None:
+        assert self.popen.stdin is not None
+        self.popen.stdin.write(json.dumps(request) + "\n")
         self.popen.stdin.flush()
 
     def _listen(self) -> None:
@@ -127,13 +137,15 @@ class WarmWorkers:
     """``count`` worker processes for the runners of one run; use as a context manager.
 
     Each process serves one runner's worker at a time, and a runner asks for at most
-    ``count`` (its ``--direct_num_workers``).
+    ``count`` (its ``--direct_num_workers``). ``warm_up``, a picklable callable, runs once
+    in each process (and in any that replaces one) beside the runners it serves.
     """
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, warm_up: Callable[[], object] | None = None) -> None:
         if count < 1:
             raise ValueError(f"a worker pool needs at least one process, not {count}")
         self.count = count
+        self._warm_up = base64.b64encode(pickle.dumps(warm_up)).decode() if warm_up else None
         self._idle: queue.Queue[_Process] = queue.Queue()
         self._processes: list[_Process] = []
         self._lock = threading.Lock()

@@ -4,7 +4,9 @@ own SDK harness for one runner after another, and dies with the process that sta
 Requests come one JSON line at a time on stdin: the endpoints of a runner's worker, as
 Beam's external worker pool API gives them. The process connects to that runner, serves
 it until the runner closes, says ``done`` on stdout and waits for the next; it ends when
-stdin closes. Its imports (Beam's harness, spaCy) are done before it first says ``ready``,
+stdin closes. A request may instead carry a warm-up (a pickled callable, e.g. loading the
+spaCy model into ``worker_cache``), which runs on a thread of its own while the process
+serves the runners of the run's first stages. Its imports (Beam's harness, spaCy) are done before it first says ``ready``,
 and what its DoFns keep between runners (the loaded model, ``worker_cache``) stays.
 
 Such a worker would otherwise outlive a launcher killed with SIGKILL: it finishes the
@@ -18,12 +20,15 @@ bundle's error through its response, which is where newswatch reports them.
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import json
 import logging
 import os
+import pickle
 import signal
 import sys
+import threading
 from collections.abc import Iterable
 from typing import Any, TextIO
 
@@ -31,6 +36,7 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # What a worker says on stdout to the pool that started it (``worker_pool``).
 READY = "ready"
 DONE = "done"
+WARM_UP = "warm_up"  # the key of a request that is a warm-up, not a runner
 
 
 def die_with_parent(parent_pid: int) -> bool:
@@ -109,6 +115,10 @@ def serve(requests: Iterable[str], replies: TextIO) -> None:
 
     for line in requests:
         request: dict[str, Any] = json.loads(line)
+        if WARM_UP in request:
+            warm_up = pickle.loads(base64.b64decode(request[WARM_UP]))  # noqa: S301 - our launcher's
+            threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+            continue
         serve_runner(request)
         # A pass's elements and bundle processors are garbage now; the next pass's runner
         # may be a while coming.

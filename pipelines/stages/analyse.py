@@ -10,9 +10,10 @@ never fires on the stream's unbounded input.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import pickle
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import apache_beam as beam
@@ -37,6 +38,40 @@ PASS = "pass"  # the one key a pass's articles are gathered under, to be cut int
 _LOADED: WorkerCache[RoutedAnalyser] = WorkerCache()
 
 
+def _cache_token(settings: NlpSettings, aliases: AliasTable, rules: Sequence[TopicRule]) -> str:
+    """What the loaded pipelines are made of: the copies of the NLP DoFn in a pipeline, and
+    those of the next pass of the run on the same worker, share them."""
+    return hashlib.sha256(pickle.dumps((settings, aliases, tuple(rules)))).hexdigest()
+
+
+def _load_analyser(
+    settings: NlpSettings, aliases: AliasTable, rules: Sequence[TopicRule]
+) -> RoutedAnalyser:
+    # Imported here: the process that builds the graph never needs spaCy, only workers.
+    from newswatch.pipelines.core.multilingual import RoutedAnalyser
+
+    return RoutedAnalyser.load(
+        settings.model, aliases, rules, settings.languages, settings.batch_size
+    )
+
+
+def _preload(
+    token: str, settings: NlpSettings, aliases: AliasTable, rules: Sequence[TopicRule]
+) -> None:
+    _LOADED.preload(token, functools.partial(_load_analyser, settings, aliases, rules))
+
+
+def analyser_warm_up(
+    settings: NlpSettings, aliases: AliasTable, rules: Sequence[TopicRule]
+) -> Callable[[], None]:
+    """What a local worker process can run before the NLP stage reaches it: loading the
+    stage's pipelines (about 1 s) while the run plans, reads and dedupes."""
+    rules = tuple(rules)
+    return functools.partial(
+        _preload, _cache_token(settings, aliases, rules), settings, aliases, rules
+    )
+
+
 class _AnalyseBatchFn(beam.DoFn):
     """Runs spaCy over a batch of articles with ``nlp.pipe``, each through its language's
     pipeline; the models load in setup, or come loaded from an earlier instance."""
@@ -47,26 +82,15 @@ class _AnalyseBatchFn(beam.DoFn):
         self._settings = settings
         self._aliases = aliases
         self._rules = tuple(rules)
-        # What the loaded pipelines are made of: the copies of this DoFn in a pipeline, and
-        # those of the next pass of the run on the same worker, share them.
-        self._token = hashlib.sha256(pickle.dumps((settings, aliases, self._rules))).hexdigest()
+        self._token = _cache_token(settings, aliases, self._rules)
         self._analyser: RoutedAnalyser | None = None
         self._articles = Metrics.counter(self.__class__, "articles_analysed")
         self._batch_sizes = Metrics.distribution(self.__class__, "nlp_batch_size")
 
     def setup(self) -> None:
-        self._analyser = _LOADED.take(self._token, self._load)
-
-    def _load(self) -> RoutedAnalyser:
-        # Imported here: the process that builds the graph never needs spaCy, only workers.
-        from newswatch.pipelines.core.multilingual import RoutedAnalyser
-
-        return RoutedAnalyser.load(
-            self._settings.model,
-            self._aliases,
-            self._rules,
-            self._settings.languages,
-            self._settings.batch_size,
+        self._analyser = _LOADED.take(
+            self._token,
+            functools.partial(_load_analyser, self._settings, self._aliases, self._rules),
         )
 
     def teardown(self) -> None:
