@@ -4,9 +4,10 @@ A run is a sequence of passes, each a Beam pipeline of its own. With a worker pr
 started per pass, every pass paid for the process, its imports (Beam, spaCy) and the spaCy
 model again: about 4 s of a 2,500-article pass (``benchmarks/RESULTS.md``). ``WarmWorkers``
 starts the processes once, when the run starts, so their imports overlap the planning of
-the first pass, and a warm-up (loading the model) can run in them meanwhile; each pass's runner asks for workers through Beam's external worker pool
-API (an EXTERNAL environment, as Flink and Spark job servers do), and an idle process runs
-Beam's own SDK harness for it until that runner closes. The model stays loaded in the
+the first pass, and a warm-up (loading the model) can run in them meanwhile; each pass's
+runner asks for workers through Beam's external worker pool API (an EXTERNAL environment,
+as Flink and Spark job servers do), and an idle process runs Beam's own SDK harness for it
+until that runner closes. The model stays loaded in the
 process between passes (``control/worker_cache.py``).
 
 The processes die with the process that started them (``worker_process``), so a run killed

@@ -6,8 +6,9 @@ Beam's external worker pool API gives them. The process connects to that runner,
 it until the runner closes, says ``done`` on stdout and waits for the next; it ends when
 stdin closes. A request may instead carry a warm-up (a pickled callable, e.g. loading the
 spaCy model into ``worker_cache``), which runs on a thread of its own while the process
-serves the runners of the run's first stages. Its imports (Beam's harness, spaCy) are done before it first says ``ready``,
-and what its DoFns keep between runners (the loaded model, ``worker_cache``) stays.
+serves the runners of the run's first stages. Its imports (Beam's harness, spaCy) are
+done before it first says ``ready``, and what its DoFns keep between runners (the loaded
+model, ``worker_cache``) stays.
 
 Such a worker would otherwise outlive a launcher killed with SIGKILL: it finishes the
 bundle in hand, and when that bundle is a run's commit it commits Kafka offsets after the

@@ -58,9 +58,10 @@ EXCLUDED_COMPONENTS = ("parser", "senter")
 # Inside a memory zone spaCy's tokenizer caches nothing and every word not already in the
 # vocabulary gets a new lexeme, built again in the next zone: tokenizing took 5.3 ms a text
 # that way, 1.4 ms after this warm-up (benchmarks/RESULTS.md), and the whole analysis of
-# 1,200 articles about 4 % less CPU. So a pipeline's first texts are read outside any zone: the words common in news
-# enter its vocabulary and tokenizer cache (which spaCy caps at 10,000 chunks) for good, a
-# few MB, and every later batch runs in a zone that frees only the rarer words it added.
+# 1,200 articles about 4 % less CPU. So a pipeline's first texts are read outside any
+# zone: the words common in news enter its vocabulary and tokenizer cache (which spaCy
+# caps at 10,000 chunks) for good, a few MB, and every later batch runs in a zone that
+# frees only the rarer words it added.
 WARM_UP_CHARS = 1_000_000
 
 
