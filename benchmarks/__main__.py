@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks                      # N = 1,000, 5,000, 20,000; rss, kafka; W = default, 1
     .venv/bin/python -m benchmarks --quick              # N = 200, 1,000: a smoke run
     .venv/bin/python -m benchmarks --sizes 5000 --inputs rss --workers default,2
+    .venv/bin/python -m benchmarks --sizes 1000 --inputs rss --workers default --repeats 5
     .venv/bin/python -m benchmarks --profile --sizes 1000   # where the pipeline's own time goes
 
 Prints a table and writes ``benchmarks/results/throughput-<time>.json``. The near-duplicate
@@ -24,6 +25,13 @@ QUICK_SIZES = (200, 1_000)
 
 def _ints(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _workers(text: str) -> list[int]:
@@ -65,6 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="measure again when other processes loaded the machine (default 1)",
     )
     parser.add_argument(
+        "--repeats",
+        type=_positive,
+        default=1,
+        metavar="K",
+        help="rounds of runs per size, bare spaCy measured between them; verdicts take the "
+        "median round (default 1)",
+    )
+    parser.add_argument(
         "--quiet-wait",
         type=float,
         default=600.0,
@@ -97,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with_bare=not args.no_bare,
         with_startup=not args.no_startup,
         retries=args.retries,
+        repeats=args.repeats,
     )
     return 0
 

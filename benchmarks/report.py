@@ -9,7 +9,8 @@ Definitions (all wall-clock):
 - ``ratio`` = pipeline articles/s over bare ``nlp.pipe`` articles/s (the model's tok2vec
   and ner only) with as many processes as the pipeline has workers (the issue's measure),
   bare measured just before and again just after the pipeline runs and the mean of the two
-  taken (spaCy's own speed on a shared machine drifts); ``ideal_ratio`` compares
+  taken (spaCy's own speed on a shared machine drifts; with several rounds, bare runs
+  between them, and the median round's ratio is the verdict); ``ideal_ratio`` compares
   with W times the single-process rate instead (perfect scaling, a stricter yardstick);
 - flatness = ms per article at the largest N over ms per article at the smallest N;
 - memory = the sum of each process's own peak RSS (an upper bound on the tree's peak).
@@ -17,6 +18,7 @@ Definitions (all wall-clock):
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -71,8 +73,9 @@ def format_table(records: Sequence[dict[str, Any]], bare: Sequence[dict[str, Any
     )
     lines = [header, "-" * len(header)]
     for r in records:
+        name = f"{r['input']}/{r['round']}" if "round" in r else r["input"]
         lines.append(
-            f"{r['input']:<6} {r['workers']:>2} {r['n']:>7,} {r['wall_s']:>8.1f} "
+            f"{name:<6} {r['workers']:>2} {r['n']:>7,} {r['wall_s']:>8.1f} "
             f"{r['articles_per_s']:>7.2f} {r['ms_per_article']:>7.1f} "
             f"{r.get('net_ms_per_article', NAN):>7.1f} "
             f"{r.get('bare_spacy_articles_per_s', NAN):>8.2f} "
@@ -87,58 +90,78 @@ def format_table(records: Sequence[dict[str, Any]], bare: Sequence[dict[str, Any
         for b in bare:
             lines.append(
                 f"  N={b['n']:>7,}  n_process={b['processes']}  batch_size={b['batch_size']}  "
-                f"{b.get('when', ''):>6}  {b['wall_s']:8.1f} s  {b['articles_per_s']:7.2f} "
+                f"{b.get('when', ''):<13}  {b['wall_s']:8.1f} s  {b['articles_per_s']:7.2f} "
                 f"articles/s  (other load {b['foreign_share']:.0%})"
             )
     lines.append(
         "\nart/s includes start-up; net: without it; ratio: over bare spaCy with W processes; "
         "ideal: over W x bare spaCy with 1 process; peak: the run's processes together at their "
-        "highest (sampled 20 times a second); other: CPU share used by other processes"
+        "highest (sampled 4 times a second); other: CPU share used by other processes"
     )
     return "\n".join(lines)
 
 
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per (input, W): flatness, the ratio goal and the memory budget at the largest N."""
+    """Per (input, W): flatness, the ratio goal at every N and the memory budget at the
+    largest N. With several rounds per N, the median round's figures count (the median of
+    the ratios, of the costs per article) and the highest peak memory."""
     summary: dict[str, Any] = {"groups": []}
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, int], dict[int, list[dict[str, Any]]]] = {}
     for r in records:
-        groups.setdefault((r["input"], r["workers"]), []).append(r)
-    for (kind, workers), rows in sorted(groups.items()):
-        rows = sorted(rows, key=lambda r: r["n"])
-        small, large = rows[0], rows[-1]
+        groups.setdefault((r["input"], r["workers"]), {}).setdefault(r["n"], []).append(r)
+    for (kind, workers), by_n in sorted(groups.items()):
+        sizes = sorted(by_n)
+        small, large = by_n[sizes[0]], by_n[sizes[-1]]
         entry: dict[str, Any] = {
             "input": kind,
             "workers": workers,
-            "from_n": small["n"],
-            "to_n": large["n"],
-            "per_article_ratio": round(large["ms_per_article"] / small["ms_per_article"], 3),
+            "from_n": sizes[0],
+            "to_n": sizes[-1],
+            "rounds": {n: len(by_n[n]) for n in sizes},
+            "per_article_ratio": round(
+                _median(large, "ms_per_article") / _median(small, "ms_per_article"), 3
+            ),
         }
-        if "net_ms_per_article" in small and "net_ms_per_article" in large:
+        if all("net_ms_per_article" in r for r in small + large):
             entry["net_per_article_ratio"] = round(
-                large["net_ms_per_article"] / small["net_ms_per_article"], 3
+                _median(large, "net_ms_per_article") / _median(small, "net_ms_per_article"), 3
             )
         entry["flat"] = entry["per_article_ratio"] <= FLATNESS_LIMIT
-        entry["ratio_at_largest_n"] = large.get("ratio")
-        entry["meets_ratio_goal"] = (large.get("ratio") or 0) >= GOAL_RATIO
-        entry["peak_memory_bytes_at_largest_n"] = large["peak_tree_rss_bytes"]
-        entry["under_memory_budget"] = large["peak_tree_rss_bytes"] < MEMORY_BUDGET
+        ratios = {n: round(_median(by_n[n], "ratio"), 3) for n in sizes if _has(by_n[n], "ratio")}
+        entry["ratio_by_n"] = ratios
+        entry["ratio_at_largest_n"] = ratios.get(sizes[-1])
+        entry["meets_ratio_goal"] = bool(ratios) and min(ratios.values()) >= GOAL_RATIO
+        peak = max(r["peak_tree_rss_bytes"] for r in large)
+        entry["peak_memory_bytes_at_largest_n"] = peak
+        entry["under_memory_budget"] = peak < MEMORY_BUDGET
         summary["groups"].append(entry)
     return summary
+
+
+def _has(rows: Sequence[dict[str, Any]], key: str) -> bool:
+    return all(key in r for r in rows)
+
+
+def _median(rows: Sequence[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
 
 
 def format_summary(summary: dict[str, Any]) -> str:
     lines = ["", f"verdicts (ratio >= {GOAL_RATIO}, flat <= {FLATNESS_LIMIT}, memory < 2 GiB):"]
     for g in summary["groups"]:
         net = g.get("net_per_article_ratio")
-        ratio = g.get("ratio_at_largest_n")
+        ratios = g.get("ratio_by_n", {})
+        rounds = max(g.get("rounds", {}).values(), default=1)
+        ratio = ", ".join(f"{r:.3f} at {n:,}" for n, r in ratios.items())
+        if ratios and rounds > 1:
+            ratio += f" (medians of {rounds} rounds)"
         lines.append(
             f"  {g['input']:<6} W={g['workers']}  per-article cost {g['from_n']:,} -> "
             f"{g['to_n']:,}: {g['per_article_ratio']:.3f}"
             + (f" (net of start-up {net:.3f})" if net is not None else "")
             + ("" if g["flat"] else " NOT FLAT")
-            + (f"; ratio {ratio:.3f}" if ratio is not None else "")
-            + ("" if ratio is None or g["meets_ratio_goal"] else " BELOW GOAL")
+            + (f"; ratio {ratio}" if ratios else "")
+            + ("" if not ratios or g["meets_ratio_goal"] else " BELOW GOAL")
             + f"; peak {mib(g['peak_memory_bytes_at_largest_n'])} MiB"
             + ("" if g["under_memory_budget"] else " OVER BUDGET")
         )
@@ -148,14 +171,15 @@ def format_summary(summary: dict[str, Any]) -> str:
 def markdown(document: dict[str, Any]) -> str:
     """A results file as the Markdown tables of benchmarks/RESULTS.md."""
     lines = [
-        "| input | W | N | wall s | articles/s | ms/article | net ms/article | "
+        "| input (round) | W | N | wall s | articles/s | ms/article | net ms/article | "
         "bare spaCy/s | ratio | net ratio | ideal ratio | peak RSS MiB | largest process MiB "
         "| other load |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in document["runs"]:
+        round_ = f" ({r['round']})" if "round" in r else ""
         lines.append(
-            f"| {r['input']} | {r['workers']} | {r['n']:,} | {r['wall_s']:.1f} | "
+            f"| {r['input']}{round_} | {r['workers']} | {r['n']:,} | {r['wall_s']:.1f} | "
             f"{r['articles_per_s']:.2f} | {r['ms_per_article']:.1f} | "
             f"{r.get('net_ms_per_article', NAN):.1f} | "
             f"{r.get('bare_spacy_articles_per_s', NAN):.2f} | {r.get('ratio', NAN):.3f} | "

@@ -15,7 +15,9 @@ of the same model with only its ``tok2vec`` and ``ner`` components (NER alone, t
 any pipeline that finds entities runs), over ``document_text(title, text, max_chars)`` of
 the same articles, ``n_process=W``, ``batch_size`` from the config. Model loading is
 outside that timing. Ratios use the mean of the two: on a shared machine spaCy's speed
-drifts (one afternoon here, 18 to 28 articles/s for the same 1,000 texts).
+drifts (one afternoon here, 18 to 28 articles/s for the same 1,000 texts). ``--repeats K``
+runs K rounds, bare measured before the first and after each: each round has its own
+bracket, and the verdicts take the median round.
 
 A tiny run (``STARTUP_N`` articles) per (input, W) measures the fixed cost of a run
 (interpreter, imports, model load in every worker, commit); "net" figures subtract it.
@@ -343,6 +345,7 @@ def run_suite(
     with_bare: bool = True,
     with_startup: bool = True,
     retries: int = 1,
+    repeats: int = 1,
 ) -> Path:
     from newswatch.pipelines.cli.broker import free_port, start_broker
     from newswatch.pipelines.control.settings import NlpSettings
@@ -365,7 +368,12 @@ def run_suite(
             Path(importlib.import_module("newswatch.pipelines").__file__ or "").parent
         ),
         "corpus": {**asdict(corpus), "description": corpus.describe(), "overlap": overlap},
-        "options": {"sizes": list(sizes), "inputs": list(inputs), "workers": list(workers)},
+        "options": {
+            "sizes": list(sizes),
+            "inputs": list(inputs),
+            "workers": list(workers),
+            "repeats": repeats,
+        },
         "runs": [],
         "startup": [],
         "bare_spacy": [],
@@ -391,51 +399,61 @@ def run_suite(
                 for w in workers:
                     processes = resolved_workers(w)
                     measure_bare = partial(bare_spacy, texts, processes, batch_size)
-                    before = None
+                    bares: list[BareSpacy] = []
                     if with_bare:
-                        before = least_contended(measure_bare, retries)
-                        document["bare_spacy"].append(bare_record(before, "before"))
+                        bares.append(least_contended(measure_bare, retries))
+                        document["bare_spacy"].append(bare_record(bares[-1], "before"))
                         print(
                             f"bare spaCy N={n} n_process={processes}: "
-                            f"{before.articles_per_s:.2f}/s",
+                            f"{bares[-1].articles_per_s:.2f}/s",
                             flush=True,
                         )
-                    runs = []
-                    for kind in inputs:
-                        run = least_contended(
-                            partial(run_pipeline, kind, w, chosen, feeder), retries
-                        )
-                        runs.append(run)
-                        print(
-                            f"{kind} W={w} N={n}: {run.wall_s:.1f} s, {run.articles_per_s:.2f}/s"
-                            f", verified={run.verified} {'; '.join(run.problems)[:300]}",
-                            flush=True,
-                        )
-                        clear(work)
-                    bare = None
-                    if before is not None:
-                        # spaCy's own speed here drifts by up to half between half hours:
-                        # bare is measured again after the runs, and they are compared
-                        # with the mean of both.
-                        after = least_contended(measure_bare, retries)
-                        document["bare_spacy"].append(bare_record(after, "after"))
-                        bare = bracketed(before, after)
-                        bare_by_processes[w] = bare
-                        print(
-                            f"bare spaCy N={n} n_process={processes} again: "
-                            f"{after.articles_per_s:.2f}/s "
-                            f"({after.articles_per_s / before.articles_per_s - 1:+.0%})",
-                            flush=True,
-                        )
-                    for run in runs:
-                        record = run_record(
-                            run, CORES, startups.get((run.input, w)), bare, bare_by_processes.get(1)
-                        )
-                        document["runs"].append(record)
-                        print(
-                            f"{run.input} W={w} N={n}: ratio {record.get('ratio', float('nan')):.3f}",
-                            flush=True,
-                        )
+                    for round_ in range(1, repeats + 1):
+                        runs = []
+                        for kind in inputs:
+                            run = least_contended(
+                                partial(run_pipeline, kind, w, chosen, feeder), retries
+                            )
+                            runs.append(run)
+                            print(
+                                f"{kind} W={w} N={n}: {run.wall_s:.1f} s, "
+                                f"{run.articles_per_s:.2f}/s, verified={run.verified} "
+                                f"{'; '.join(run.problems)[:300]}",
+                                flush=True,
+                            )
+                            clear(work)
+                        bare = None
+                        if bares:
+                            # spaCy's own speed here drifts by up to half between half hours:
+                            # bare is measured again after each round of runs, and a round is
+                            # compared with the mean of the bare runs on either side of it.
+                            bares.append(least_contended(measure_bare, retries))
+                            when = "after" if repeats == 1 else f"after round {round_}"
+                            document["bare_spacy"].append(bare_record(bares[-1], when))
+                            bare = bracketed(bares[-2], bares[-1])
+                            bare_by_processes[w] = bare
+                            print(
+                                f"bare spaCy N={n} n_process={processes} again: "
+                                f"{bares[-1].articles_per_s:.2f}/s "
+                                f"({bares[-1].articles_per_s / bares[-2].articles_per_s - 1:+.0%})",
+                                flush=True,
+                            )
+                        for run in runs:
+                            record = run_record(
+                                run,
+                                CORES,
+                                startups.get((run.input, w)),
+                                bare,
+                                bare_by_processes.get(1),
+                            )
+                            if repeats > 1:
+                                record["round"] = round_
+                            document["runs"].append(record)
+                            print(
+                                f"{run.input} W={w} N={n} round {round_}: "
+                                f"ratio {record.get('ratio', float('nan')):.3f}",
+                                flush=True,
+                            )
                     save(result_path, document)
     finally:
         if broker is not None:
