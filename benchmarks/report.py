@@ -122,7 +122,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 _median(large, "ms_per_article") / _median(small, "ms_per_article"), 3
             ),
         }
-        if all("net_ms_per_article" in r for r in small + large):
+        if _has([*small, *large], "net_ms_per_article"):
             entry["net_per_article_ratio"] = round(
                 _median(large, "net_ms_per_article") / _median(small, "net_ms_per_article"), 3
             )
